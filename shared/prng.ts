@@ -1,0 +1,125 @@
+/**
+ * Seeded pseudo-random numbers shared by training, the server and the browser demo, so that the same
+ * seed yields the same latents everywhere. Platform-free: no Node or DOM APIs.
+ *
+ * The generator is sfc32 (Chris Doty-Humphrey's Small
+ * Fast Counter), chosen because it passes PractRand, needs only 32-bit integer maths (exact in every JS
+ * engine) and has a 128-bit state that is trivial to save in a checkpoint.
+ */
+
+/** The complete state of a {@link Prng}; plain numbers so it survives JSON round trips. */
+export interface PrngState {
+  readonly a: number;
+  readonly b: number;
+  readonly c: number;
+  readonly d: number;
+  /** A second Box-Muller normal kept for the next call, or null. */
+  readonly spare: number | null;
+}
+
+const UINT32_MAX = 0xffffffff;
+
+/** Throws unless `seed` is an integer in [0, 2^32 - 1]. */
+export function assertSeed(seed: unknown, name = 'seed'): asserts seed is number {
+  if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed > UINT32_MAX) {
+    throw new RangeError(`Expected integer between 0 and ${UINT32_MAX} for ${name} but received ${JSON.stringify(seed)}`);
+  }
+}
+
+/** A seeded generator of uniform and normal numbers. */
+export class Prng {
+  private a: number;
+  private b: number;
+  private c: number;
+  private d: number;
+  private spare: number | null = null;
+
+  /** Seeds the generator from a uint32; the same seed always gives the same sequence. */
+  constructor(seed: number) {
+    assertSeed(seed);
+    // Seeding as recommended by sfc32's author: fixed words, the seed as the counter, 12 warm-up rounds.
+    this.a = 0x9e3779b9;
+    this.b = 0x243f6a88;
+    this.c = 0xb7e15162;
+    this.d = seed >>> 0;
+    for (let i = 0; i < 12; i++) this.nextUint32();
+  }
+
+  /** Restores a generator from a state captured with {@link Prng.state}. */
+  static fromState(state: PrngState): Prng {
+    const prng = new Prng(0);
+    for (const key of ['a', 'b', 'c', 'd'] as const) assertSeed(state[key], `PRNG state word ${key}`);
+    prng.a = state.a;
+    prng.b = state.b;
+    prng.c = state.c;
+    prng.d = state.d;
+    prng.spare = state.spare;
+    return prng;
+  }
+
+  /** The generator's state; restoring it continues the exact same sequence. */
+  state(): PrngState {
+    return { a: this.a, b: this.b, c: this.c, d: this.d, spare: this.spare };
+  }
+
+  /** A uniform uint32. */
+  nextUint32(): number {
+    const t = (((this.a + this.b) | 0) + this.d) | 0;
+    this.d = (this.d + 1) | 0;
+    this.a = this.b ^ (this.b >>> 9);
+    this.b = (this.c + (this.c << 3)) | 0;
+    this.c = (this.c << 21) | (this.c >>> 11);
+    this.c = (this.c + t) | 0;
+    this.a >>>= 0;
+    this.b >>>= 0;
+    this.c >>>= 0;
+    this.d >>>= 0;
+    return t >>> 0;
+  }
+
+  /** A uniform number in [0, 1) with 32 bits of randomness. */
+  nextFloat(): number {
+    return this.nextUint32() / 4294967296;
+  }
+
+  /** A uniform integer in [0, n), without modulo bias. */
+  nextInt(n: number): number {
+    if (!Number.isInteger(n) || n < 1 || n > 4294967296) {
+      throw new RangeError(`Expected integer between 1 and 4294967296 for n but received ${n}`);
+    }
+    const limit = 4294967296 - (4294967296 % n);
+    let x = this.nextUint32();
+    while (x >= limit) x = this.nextUint32();
+    return x % n;
+  }
+
+  /** A standard normal sample (Box-Muller; each pair of uniforms gives two normals). */
+  nextNormal(): number {
+    if (this.spare !== null) {
+      const s = this.spare;
+      this.spare = null;
+      return s;
+    }
+    // 1 - u keeps the logarithm's argument in (0, 1].
+    const u = 1 - this.nextFloat();
+    const v = this.nextFloat();
+    const r = Math.sqrt(-2 * Math.log(u));
+    this.spare = r * Math.sin(2 * Math.PI * v);
+    return r * Math.cos(2 * Math.PI * v);
+  }
+
+  /** Fills `out` (or a new array of `length`) with standard normals. */
+  normals(length: number, out: Float32Array = new Float32Array(length)): Float32Array {
+    for (let i = 0; i < length; i++) out[i] = this.nextNormal();
+    return out;
+  }
+}
+
+/**
+ * The latent matrix [n, latentDim] that every ganforge runtime feeds its generator for `seed`: row-major
+ * standard normals from a fresh {@link Prng}. Server and browser call this, so a seed means the same
+ * digits everywhere.
+ */
+export function sampleLatents(seed: number, n: number, latentDim: number): Float32Array {
+  return new Prng(seed).normals(n * latentDim);
+}

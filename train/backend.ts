@@ -1,0 +1,122 @@
+import type * as tfType from '@tensorflow/tfjs';
+
+/** Backends in the order `auto` tries them. */
+export const BACKEND_NAMES = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+/** A backend a user may ask for. */
+export type BackendName = (typeof BACKEND_NAMES)[number];
+export type BackendChoice = BackendName | 'auto';
+
+/** One row of the backend table: how to load it and how to tell a user to install it. */
+export interface BackendCandidate {
+  readonly name: BackendName;
+  /** The tfjs backend name that `tf.setBackend` takes. */
+  readonly tfName: string;
+  readonly install: string;
+  /** Loads the backend's package and registers it; throws with the reason when it cannot. */
+  readonly load: () => Promise<void>;
+  /** Extra check once the backend runs (e.g. CUDA really visible); returns a reason to skip, or null. */
+  readonly verify?: (tf: typeof tfType) => Promise<string | null>;
+}
+
+/** What {@link selectBackend} chose and why each earlier candidate was passed over. */
+export interface BackendSelection {
+  readonly name: BackendName;
+  readonly skipped: ReadonlyArray<{ readonly name: BackendName; readonly reason: string }>;
+}
+
+function message(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.split('\n')[0] ?? text;
+}
+
+/**
+ * The default table. tfjs-node-gpu quietly runs on CPU when libcudnn is missing, so its row verifies
+ * that TensorFlow actually sees a GPU before accepting it.
+ */
+export function defaultCandidates(): BackendCandidate[] {
+  return [
+    {
+      name: 'tensorflow-gpu',
+      tfName: 'tensorflow',
+      install: 'npm install @tensorflow/tfjs-node-gpu (needs CUDA 11.2 and cuDNN 8.1, see README "Enabling CUDA")',
+      load: async () => {
+        await import('@tensorflow/tfjs-node-gpu' as string);
+      },
+      verify: async (tf) => {
+        const gpus = tf.env().getBool('IS_NODE') ? await listGpus() : [];
+        return gpus.length > 0 ? null : 'libtensorflow loaded but sees no CUDA GPU';
+      },
+    },
+    {
+      name: 'tensorflow',
+      tfName: 'tensorflow',
+      install: 'npm install @tensorflow/tfjs-node (downloads libtensorflow at install time)',
+      load: async () => {
+        await import('@tensorflow/tfjs-node' as string);
+      },
+    },
+    {
+      name: 'wasm',
+      tfName: 'wasm',
+      install: 'npm install @tensorflow/tfjs-backend-wasm',
+      load: async () => {
+        await import('@tensorflow/tfjs-backend-wasm');
+      },
+    },
+    {
+      name: 'cpu',
+      tfName: 'cpu',
+      install: 'npm install @tensorflow/tfjs',
+      load: async () => {},
+    },
+  ];
+}
+
+/** GPUs visible to libtensorflow, via nvidia's device files (no extra native dependency). */
+async function listGpus(): Promise<string[]> {
+  const { readdir } = await import('node:fs/promises');
+  const devs = await readdir('/dev').catch(() => [] as string[]);
+  return devs.filter((d) => /^nvidia\d+$/.test(d));
+}
+
+/**
+ * Selects a tfjs backend. `auto` walks the table in order and takes the first that loads and
+ * initialises, recording why each earlier one was skipped; an explicit choice that fails throws an
+ * error saying how to install it.
+ */
+export async function selectBackend(
+  tf: typeof tfType,
+  choice: BackendChoice,
+  candidates: readonly BackendCandidate[] = defaultCandidates(),
+): Promise<BackendSelection> {
+  const rows = choice === 'auto' ? candidates : candidates.filter((c) => c.name === choice);
+  if (rows.length === 0) {
+    throw new Error(`Expected one of auto, ${BACKEND_NAMES.join(', ')} for --backend but received '${choice}'`);
+  }
+  const skipped: { name: BackendName; reason: string }[] = [];
+  for (const row of rows) {
+    let reason: string | null;
+    try {
+      await row.load();
+      const ok = await tf.setBackend(row.tfName);
+      reason = ok ? ((await row.verify?.(tf)) ?? null) : `tfjs could not initialise the '${row.tfName}' backend`;
+    } catch (err) {
+      reason = message(err);
+    }
+    if (reason === null) {
+      await tf.ready();
+      return { name: row.name, skipped };
+    }
+    if (choice !== 'auto') {
+      throw new Error(`Backend '${row.name}' is not available: ${reason}. Install it with: ${row.install}`);
+    }
+    skipped.push({ name: row.name, reason });
+  }
+  throw new Error(`No tfjs backend could start: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`);
+}
+
+/** One log line describing a selection, e.g. "backend: wasm (skipped tensorflow-gpu: ...)". */
+export function describeSelection(sel: BackendSelection): string {
+  const why = sel.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ');
+  return `backend: ${sel.name}${why ? ` (skipped ${why})` : ''}`;
+}

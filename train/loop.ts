@@ -1,0 +1,232 @@
+import * as tf from '@tensorflow/tfjs';
+import { appendFile, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Prng } from '../shared/prng.ts';
+import { writeFileAtomic } from './atomic-write.ts';
+import type { BackendName } from './backend.ts';
+import { adamState, loadCheckpoint, restoreAdam, restoreWeights, saveCheckpoint, type Checkpoint } from './checkpoint.ts';
+import type { TrainConfig } from './config.ts';
+import type { Dataset } from './data.ts';
+import { forward } from './forward.ts';
+import { discriminatorStep, generatorStep, trainableVariables } from './gan-steps.ts';
+import { fitGaussian, sampleGaussian } from './gaussian.ts';
+import { saveLayersModel } from './model-io.ts';
+import { buildDiscriminator, buildGan, type BuildOptions } from './models.ts';
+import { curvesPng, type MetricRecord } from './plot.ts';
+import { gridPng } from './png.ts';
+
+/** Files of a run folder. */
+export const RUN_FILES = {
+  config: 'config.json',
+  metrics: 'metrics.jsonl',
+  checkpoint: 'checkpoint.bin',
+  curves: 'curves.png',
+  samples: 'samples',
+  generator: 'generator',
+  discriminator: 'discriminator',
+} as const;
+
+/** Seed of the fixed latents behind every progress grid (independent of the run seed). */
+export const GRID_SEED = 20190101;
+const GRID_SIZE = 16;
+
+/** What a run needs from its surroundings. */
+export interface RunContext {
+  readonly config: TrainConfig;
+  readonly runDir: string;
+  readonly dataset: Dataset;
+  readonly backend: BackendName;
+  /** Prints a line (through the progress bar when there is one). */
+  readonly log: (line: string) => void;
+  /** Called after every iteration. */
+  readonly tick?: (iteration: number) => void;
+  /** Polled between iterations; true (e.g. after SIGINT) checkpoints and stops. */
+  readonly shouldStop?: () => boolean;
+  /** Continue from the run folder's checkpoint. */
+  readonly resume?: boolean;
+}
+
+/** How a run ended. */
+export interface TrainResult {
+  readonly iteration: number;
+  readonly last: MetricRecord | null;
+  readonly wallMs: number;
+  readonly stopped: boolean;
+}
+
+/** A metrics file line: a report, or an event such as a discriminator reset. */
+export type MetricsLine = (MetricRecord & { readonly elapsedMs: number }) | { readonly iteration: number; readonly event: string };
+
+/** The seed's report line: `iteration [D loss: x, acc.: y%] [G loss: z]`. */
+export function formatReport(r: MetricRecord): string {
+  return `${r.iteration} [D loss: ${r.dLoss.toFixed(6)}, acc.: ${(100 * r.dAccuracy).toFixed(2)}%] [G loss: ${r.gLoss.toFixed(6)}]`;
+}
+
+/** Reads a run's metrics file (missing file: no lines). */
+export async function readMetrics(runDir: string): Promise<MetricsLine[]> {
+  const text = await readFile(join(runDir, RUN_FILES.metrics), 'utf8').catch(() => '');
+  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as MetricsLine);
+}
+
+function isReport(line: MetricsLine): line is MetricRecord & { elapsedMs: number } {
+  return 'dLoss' in line;
+}
+
+/** Fills `out` with a random batch (with replacement, like the seed's randint) from the data set. */
+function realBatch(data: Dataset, prng: Prng, out: Float32Array): void {
+  const size = data.height * data.width;
+  const n = out.length / size;
+  for (let i = 0; i < n; i++) {
+    const k = prng.nextInt(data.count);
+    out.set(data.images.subarray(k * size, (k + 1) * size), i * size);
+  }
+}
+
+/** Trains the configured model; the gaussian baseline is fitted instead. */
+export async function train(ctx: RunContext): Promise<TrainResult> {
+  return ctx.config.model === 'gaussian' ? fitGaussianRun(ctx) : trainGan(ctx);
+}
+
+async function fitGaussianRun({ config, runDir, dataset, log }: RunContext): Promise<TrainResult> {
+  const t0 = performance.now();
+  log(`fitting a full-covariance Gaussian to ${dataset.count} images of ${dataset.height}x${dataset.width}`);
+  const model = fitGaussian(dataset);
+  const samples = sampleGaussian(model, GRID_SIZE, new Prng(GRID_SEED));
+  await writeFileAtomic(join(runDir, RUN_FILES.samples, 'gaussian.png'), gridPng(samples, GRID_SIZE, dataset.height, dataset.width));
+  const params = new Float64Array(model.mean.length + model.chol.length);
+  params.set(model.mean);
+  params.set(model.chol, model.mean.length);
+  await writeFileAtomic(join(runDir, 'gaussian.bin'), new Uint8Array(params.buffer));
+  const wallMs = performance.now() - t0;
+  await writeRunConfig(runDir, config, dataset, 'none (plain JS)', { wallMs, ridge: model.ridge });
+  log(`wrote ${join(runDir, RUN_FILES.samples, 'gaussian.png')} (ridge ${model.ridge.toExponential(2)}) in ${(wallMs / 1000).toFixed(1)} s`);
+  return { iteration: 0, last: null, wallMs, stopped: false };
+}
+
+async function writeRunConfig(runDir: string, config: TrainConfig, dataset: Dataset, backend: string, extra: Record<string, unknown> = {}): Promise<void> {
+  const body = { ...config, dataSource: dataset.source, imageShape: [dataset.height, dataset.width, 1], backend, ...extra };
+  await writeFileAtomic(join(runDir, RUN_FILES.config), `${JSON.stringify(body, null, 2)}\n`);
+}
+
+/** The seed's GAN loop with its reports, grids, resets and checkpoints. */
+async function trainGan(ctx: RunContext): Promise<TrainResult> {
+  const { config, runDir, dataset, log } = ctx;
+  const kind = config.model as 'dense' | 'dcgan';
+  const t0 = performance.now();
+  const imageShape = [dataset.height, dataset.width, 1] as const;
+  const build = (seed: number): BuildOptions => ({ latentDim: config.latentDim, imageShape, seed, width: config.width });
+  const adam = (): tf.AdamOptimizer => tf.train.adam(config.lr, config.beta1, config.beta2);
+
+  const saved: Checkpoint | null = ctx.resume ? await loadCheckpoint(join(runDir, RUN_FILES.checkpoint)) : null;
+  const prng = saved ? Prng.fromState(saved.rng) : new Prng(config.seed);
+  const { generator } = buildGan(kind, build(config.seed));
+  let discriminator = buildDiscriminator(kind, build((config.seed ^ 0x5bd1e995) >>> 0));
+  const gOptimizer = adam();
+  let dOptimizer = adam();
+  let start = 0;
+  let elapsedBefore = 0;
+  if (saved) {
+    restoreWeights(generator, saved.groups.generator ?? [], 'generator');
+    restoreWeights(discriminator, saved.groups.discriminator ?? [], 'discriminator');
+    await restoreAdam(gOptimizer, saved.groups.gOptimizer ?? []);
+    await restoreAdam(dOptimizer, saved.groups.dOptimizer ?? []);
+    tf.dispose(Object.values(saved.groups).flat());
+    start = saved.iteration;
+    elapsedBefore = Number(saved.extra.elapsedMs ?? 0);
+    // Reports written after the checkpoint belong to iterations that will be run again.
+    const kept = (await readMetrics(runDir)).filter((l) => l.iteration <= start);
+    await writeFileAtomic(join(runDir, RUN_FILES.metrics), kept.map((l) => `${JSON.stringify(l)}\n`).join(''));
+    log(`resumed ${runDir} at iteration ${start}`);
+  }
+  await writeRunConfig(runDir, config, ctx.dataset, ctx.backend);
+
+  let gVars = trainableVariables(generator);
+  let dVars = trainableVariables(discriminator);
+  const gridZ = tf.tensor2d(new Prng(GRID_SEED).normals(GRID_SIZE * config.latentDim), [GRID_SIZE, config.latentDim]);
+  const batch = new Float32Array(config.batchSize * dataset.height * dataset.width);
+  const zBuffer = new Float32Array(config.batchSize * config.latentDim);
+  const elapsed = (): number => elapsedBefore + performance.now() - t0;
+
+  const checkpoint = async (iteration: number): Promise<void> => {
+    const gState = await adamState(gOptimizer);
+    const dState = await adamState(dOptimizer);
+    try {
+      await saveCheckpoint(join(runDir, RUN_FILES.checkpoint), { iteration, rng: prng.state(), extra: { elapsedMs: elapsed() } }, {
+        generator: generator.getWeights(),
+        discriminator: discriminator.getWeights(),
+        gOptimizer: gState,
+        dOptimizer: dState,
+      });
+    } finally {
+      tf.dispose([gState[0]!, dState[0]!]);
+    }
+  };
+
+  let last: MetricRecord | null = null;
+  let iteration = start;
+  let stopped = false;
+  try {
+    while (iteration < config.iterations) {
+      if (ctx.shouldStop?.()) {
+        stopped = true;
+        break;
+      }
+      iteration += 1;
+      realBatch(dataset, prng, batch);
+      const real = tf.tensor4d(batch, [config.batchSize, ...imageShape]);
+      const z = tf.tensor2d(prng.normals(zBuffer.length, zBuffer), [config.batchSize, config.latentDim]);
+      // Keras' generator.predict(z): inference mode.
+      const fake = tf.tidy(() => forward(generator, z, false));
+      const dReal = discriminatorStep(discriminator, dOptimizer, real, 1, dVars);
+      const dFake = discriminatorStep(discriminator, dOptimizer, fake, 0, dVars);
+      // A fresh z for the generator step, as the seed insists.
+      const z2 = tf.tensor2d(prng.normals(zBuffer.length, zBuffer), [config.batchSize, config.latentDim]);
+      const gLoss = generatorStep(generator, discriminator, gOptimizer, z2, gVars);
+
+      if (iteration % config.sampleInterval === 0 || iteration === config.iterations) {
+        const [lr, lf, ar, af, lg] = await Promise.all([dReal.loss, dFake.loss, dReal.accuracy, dFake.accuracy, gLoss].map((t) => t.data()));
+        last = { iteration, dLoss: (lr![0]! + lf![0]!) / 2, dAccuracy: (ar![0]! + af![0]!) / 2, gLoss: lg![0]! };
+        log(formatReport(last));
+        await appendFile(join(runDir, RUN_FILES.metrics), `${JSON.stringify({ ...last, elapsedMs: Math.round(elapsed()) })}\n`);
+        const pixels = tf.tidy(() => forward(generator, gridZ, false).dataSync() as Float32Array);
+        const name = `iter-${String(iteration).padStart(String(config.iterations).length, '0')}.png`;
+        await writeFileAtomic(join(runDir, RUN_FILES.samples, name), gridPng(pixels, GRID_SIZE, dataset.height, dataset.width));
+      }
+      tf.dispose([real, z, fake, z2, gLoss, dReal.loss, dReal.accuracy, dFake.loss, dFake.accuracy]);
+
+      if (config.resetDiscriminatorAt.includes(iteration)) {
+        // The seed's burn-in: a new apprentice curator, same forger.
+        discriminator.dispose();
+        dOptimizer.dispose();
+        discriminator = buildDiscriminator(kind, build(prng.nextUint32()));
+        dOptimizer = adam();
+        dVars = trainableVariables(discriminator);
+        log(`${iteration} discriminator re-initialised (weights and optimizer state); generator kept`);
+        await appendFile(join(runDir, RUN_FILES.metrics), `${JSON.stringify({ iteration, event: 'reset-discriminator' })}\n`);
+      }
+      if (iteration % config.checkpointInterval === 0) await checkpoint(iteration);
+      ctx.tick?.(iteration);
+      // Let signal handlers run: the WASM and JS backends never yield on their own.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    await checkpoint(iteration);
+    if (stopped) {
+      log(`stopped at iteration ${iteration}; checkpoint saved, continue with --resume ${runDir}`);
+    } else {
+      await saveLayersModel(generator, join(runDir, RUN_FILES.generator));
+      await saveLayersModel(discriminator, join(runDir, RUN_FILES.discriminator));
+      const records = (await readMetrics(runDir)).filter(isReport);
+      if (records.length > 0) await writeFileAtomic(join(runDir, RUN_FILES.curves), curvesPng(records, config.resetDiscriminatorAt));
+    }
+    await writeRunConfig(runDir, config, dataset, ctx.backend, { iterationsDone: iteration, wallMs: Math.round(elapsed()), final: last });
+  } finally {
+    gVars = [];
+    dVars = [];
+    tf.dispose([gridZ]);
+    generator.dispose();
+    discriminator.dispose();
+    gOptimizer.dispose();
+    dOptimizer.dispose();
+  }
+  return { iteration, last, wallMs: elapsed(), stopped };
+}

@@ -1,0 +1,142 @@
+import * as tf from '@tensorflow/tfjs';
+
+/** The architectures ganforge trains; `gaussian` is the closed-form baseline (train/gaussian.ts). */
+export const MODEL_KINDS = ['dense', 'dcgan', 'gaussian'] as const;
+export type ModelKind = (typeof MODEL_KINDS)[number];
+
+/** Image shape [height, width, channels]. */
+export type ImageShape = readonly [number, number, number];
+
+/** What the builders need to know. */
+export interface BuildOptions {
+  readonly latentDim: number;
+  readonly imageShape: ImageShape;
+  /** Seed for the weight initialisers, so a run is reproducible. */
+  readonly seed: number;
+  /** DCGAN channel multiplier (1 = the book's 256/128/64 in G, 32/64/128 in D). */
+  readonly width?: number;
+}
+
+/** The seed's LeakyReLU slope. */
+const ALPHA = 0.01;
+
+/** Hands out a distinct initialiser seed per layer from one run seed. */
+function seeder(seed: number): () => ReturnType<typeof tf.initializers.glorotUniform> {
+  let next = seed >>> 0;
+  return () => tf.initializers.glorotUniform({ seed: (next = (next + 0x9e3779b9) >>> 0) });
+}
+
+function channels(base: number, width: number): number {
+  return Math.max(1, Math.round(base * width));
+}
+
+/**
+ * The seed's dense generator: Dense(128) -> LeakyReLU(0.01) -> Dense(h*w*c, tanh) -> Reshape.
+ * 114,064 parameters for MNIST with a 100-d latent.
+ */
+export function buildDenseGenerator({ latentDim, imageShape, seed }: BuildOptions): tf.Sequential {
+  const init = seeder(seed);
+  const [h, w, c] = imageShape;
+  return tf.sequential({
+    name: 'generator',
+    layers: [
+      tf.layers.dense({ inputShape: [latentDim], units: 128, kernelInitializer: init() }),
+      tf.layers.leakyReLU({ alpha: ALPHA }),
+      tf.layers.dense({ units: h * w * c, activation: 'tanh', kernelInitializer: init() }),
+      tf.layers.reshape({ targetShape: [h, w, c] }),
+    ],
+  });
+}
+
+/**
+ * The seed's dense discriminator: Flatten -> Dense(128) -> LeakyReLU(0.01) -> Dense(1, sigmoid).
+ * 100,609 parameters for MNIST.
+ */
+export function buildDenseDiscriminator({ imageShape, seed }: BuildOptions): tf.Sequential {
+  const init = seeder(seed);
+  return tf.sequential({
+    name: 'discriminator',
+    layers: [
+      tf.layers.flatten({ inputShape: [...imageShape] }),
+      tf.layers.dense({ units: 128, kernelInitializer: init() }),
+      tf.layers.leakyReLU({ alpha: ALPHA }),
+      tf.layers.dense({ units: 1, activation: 'sigmoid', kernelInitializer: init() }),
+    ],
+  });
+}
+
+function assertDcganShape([h, w]: ImageShape): void {
+  if (h % 4 !== 0 || w % 4 !== 0) {
+    throw new Error(`The dcgan model needs image sides divisible by 4 (two stride-2 upsamplings) but the data is ${h}x${w}`);
+  }
+}
+
+/**
+ * The book's DCGAN generator (GANs in Action, ch. 4): Dense(7*7*256) -> Reshape -> ConvT(128, 3, s2) ->
+ * BN -> LeakyReLU -> ConvT(64, 3, s1) -> BN -> LeakyReLU -> ConvT(c, 3, s2) -> tanh, channels scaled
+ * by `width`.
+ */
+export function buildDcganGenerator({ latentDim, imageShape, seed, width = 1 }: BuildOptions): tf.Sequential {
+  assertDcganShape(imageShape);
+  const init = seeder(seed);
+  const [h, w, c] = imageShape;
+  const c0 = channels(256, width);
+  return tf.sequential({
+    name: 'generator',
+    layers: [
+      tf.layers.dense({ inputShape: [latentDim], units: (h / 4) * (w / 4) * c0, kernelInitializer: init() }),
+      tf.layers.reshape({ targetShape: [h / 4, w / 4, c0] }),
+      tf.layers.conv2dTranspose({ filters: channels(128, width), kernelSize: 3, strides: 2, padding: 'same', kernelInitializer: init() }),
+      tf.layers.batchNormalization(),
+      tf.layers.leakyReLU({ alpha: ALPHA }),
+      tf.layers.conv2dTranspose({ filters: channels(64, width), kernelSize: 3, strides: 1, padding: 'same', kernelInitializer: init() }),
+      tf.layers.batchNormalization(),
+      tf.layers.leakyReLU({ alpha: ALPHA }),
+      tf.layers.conv2dTranspose({ filters: c, kernelSize: 3, strides: 2, padding: 'same', kernelInitializer: init() }),
+      tf.layers.activation({ activation: 'tanh' }),
+    ],
+  });
+}
+
+/**
+ * The book's DCGAN discriminator: Conv(32, 3, s2) -> LeakyReLU -> Conv(64, 3, s2) -> BN -> LeakyReLU ->
+ * Conv(128, 3, s2) -> BN -> LeakyReLU -> Flatten -> Dense(1, sigmoid), channels scaled by `width`.
+ */
+export function buildDcganDiscriminator({ imageShape, seed, width = 1 }: BuildOptions): tf.Sequential {
+  assertDcganShape(imageShape);
+  const init = seeder(seed);
+  return tf.sequential({
+    name: 'discriminator',
+    layers: [
+      tf.layers.conv2d({ inputShape: [...imageShape], filters: channels(32, width), kernelSize: 3, strides: 2, padding: 'same', kernelInitializer: init() }),
+      tf.layers.leakyReLU({ alpha: ALPHA }),
+      tf.layers.conv2d({ filters: channels(64, width), kernelSize: 3, strides: 2, padding: 'same', kernelInitializer: init() }),
+      tf.layers.batchNormalization(),
+      tf.layers.leakyReLU({ alpha: ALPHA }),
+      tf.layers.conv2d({ filters: channels(128, width), kernelSize: 3, strides: 2, padding: 'same', kernelInitializer: init() }),
+      tf.layers.batchNormalization(),
+      tf.layers.leakyReLU({ alpha: ALPHA }),
+      tf.layers.flatten(),
+      tf.layers.dense({ units: 1, activation: 'sigmoid', kernelInitializer: init() }),
+    ],
+  });
+}
+
+/** A generator / discriminator pair. */
+export interface Gan {
+  readonly generator: tf.LayersModel;
+  readonly discriminator: tf.LayersModel;
+}
+
+/** Builds G and D for a GAN kind. */
+export function buildGan(kind: Exclude<ModelKind, 'gaussian'>, options: BuildOptions): Gan {
+  const dSeed = (options.seed ^ 0x5bd1e995) >>> 0;
+  return kind === 'dense'
+    ? { generator: buildDenseGenerator(options), discriminator: buildDenseDiscriminator({ ...options, seed: dSeed }) }
+    : { generator: buildDcganGenerator(options), discriminator: buildDcganDiscriminator({ ...options, seed: dSeed }) };
+}
+
+/** Builds a fresh discriminator of the same kind: used by the discriminator reset. */
+export function buildDiscriminator(kind: Exclude<ModelKind, 'gaussian'>, options: BuildOptions): tf.LayersModel {
+  return kind === 'dense' ? buildDenseDiscriminator(options) : buildDcganDiscriminator(options);
+}
