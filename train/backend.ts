@@ -61,6 +61,8 @@ export function defaultCandidates(): BackendCandidate[] {
       install: 'npm install @tensorflow/tfjs-backend-wasm',
       load: async () => {
         await import('@tensorflow/tfjs-backend-wasm');
+        // Kernel replacements go in before any check of the kernel registry.
+        (await import('./wasm-kernels.ts')).registerWasmKernels();
       },
     },
     {
@@ -81,13 +83,14 @@ async function listGpus(): Promise<string[]> {
 
 /**
  * Selects a tfjs backend. `auto` walks the table in order and takes the first that loads and
- * initialises, recording why each earlier one was skipped; an explicit choice that fails throws an
+ * initialises and has every kernel in `requiredKernels`, recording why each earlier one was skipped; an explicit choice that fails throws an
  * error saying how to install it.
  */
 export async function selectBackend(
   tf: typeof tfType,
   choice: BackendChoice,
   candidates: readonly BackendCandidate[] = defaultCandidates(),
+  requiredKernels: readonly string[] = [],
 ): Promise<BackendSelection> {
   const rows = choice === 'auto' ? candidates : candidates.filter((c) => c.name === choice);
   if (rows.length === 0) {
@@ -96,10 +99,16 @@ export async function selectBackend(
   const skipped: { name: BackendName; reason: string }[] = [];
   for (const row of rows) {
     let reason: string | null;
+    let missing: string[] = [];
     try {
       await row.load();
       const ok = await tf.setBackend(row.tfName);
-      reason = ok ? ((await row.verify?.(tf)) ?? null) : `tfjs could not initialise the '${row.tfName}' backend`;
+      missing = ok ? requiredKernels.filter((k) => !tf.getKernel(k, row.tfName)) : [];
+      reason = !ok
+        ? `tfjs could not initialise the '${row.tfName}' backend`
+        : missing.length > 0
+          ? `it has no ${missing.join(', ')} kernel, which training this model needs`
+          : ((await row.verify?.(tf)) ?? null);
     } catch (err) {
       reason = message(err);
     }
@@ -108,7 +117,11 @@ export async function selectBackend(
       return { name: row.name, skipped };
     }
     if (choice !== 'auto') {
-      throw new Error(`Backend '${row.name}' is not available: ${reason}. Install it with: ${row.install}`);
+      throw new Error(
+        missing.length > 0
+          ? `Backend '${row.name}' cannot train this model: ${reason}; choose another --backend`
+          : `Backend '${row.name}' is not available: ${reason}. Install it with: ${row.install}`,
+      );
     }
     skipped.push({ name: row.name, reason });
   }

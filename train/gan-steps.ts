@@ -26,10 +26,10 @@ export function trainableVariables(model: tf.LayersModel): tf.Variable[] {
 }
 
 /** Loss and accuracy of one step, still on the device (read them only when reporting). */
-export interface StepResult {
+export type StepResult = {
   readonly loss: tf.Scalar;
   readonly accuracy: tf.Scalar;
-}
+};
 
 /**
  * One discriminator update on a batch that is all real (label 1) or all fake (label 0). Only D's

@@ -4,7 +4,7 @@ import { DEFAULT_CONFIG, parseTrainArgs, RESUMABLE_KEYS, resolveConfig, trainHel
 import { loadDataset } from './data.ts';
 import { RUN_FILES, train } from './loop.ts';
 import { createProgress } from './progress.ts';
-import { startBackend } from './setup.ts';
+import { kernelsFor, startBackend } from './setup.ts';
 import { readFile } from 'node:fs/promises';
 
 /** `npm run train -- [flags]`: the one training entry point. */
@@ -27,7 +27,7 @@ async function main(argv: string[]): Promise<void> {
     if (!config.out) config.out = join('runs', `${new Date().toISOString().replace(/[:.]/g, '-')}-${config.model}`);
   }
   await mkdir(config.out, { recursive: true });
-  const selection = await startBackend(config.backend, console.log);
+  const selection = await startBackend(config.backend, console.log, kernelsFor(config.model));
   const dataset = await loadDataset(config.data);
   console.log(`data: ${dataset.source}, ${dataset.count} images of ${dataset.height}x${dataset.width}; run folder: ${config.out}`);
 

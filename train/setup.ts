@@ -1,16 +1,19 @@
 import * as tf from '@tensorflow/tfjs';
 import { describeSelection, selectBackend, type BackendChoice, type BackendSelection } from './backend.ts';
-import { registerWasmKernels } from './wasm-kernels.ts';
 
 /**
- * Selects the tfjs backend, installs ganforge's WASM kernels when WASM runs, and logs the choice.
+ * Selects the tfjs backend (ganforge's WASM kernels are installed when WASM loads) and logs the choice.
  * Shared by the training and benchmark entry points.
  */
-export async function startBackend(choice: BackendChoice, log: (line: string) => void): Promise<BackendSelection> {
+export async function startBackend(choice: BackendChoice, log: (line: string) => void, requiredKernels: readonly string[] = []): Promise<BackendSelection> {
   // tfjs prints a banner suggesting tfjs-node when it is missing; the selection log says it better.
   tf.env().set('IS_TEST', true);
-  const selection = await selectBackend(tf, choice);
-  if (selection.name === 'wasm') registerWasmKernels();
+  const selection = await selectBackend(tf, choice, undefined, requiredKernels);
   log(describeSelection(selection));
   return selection;
+}
+
+/** Kernels a model's training needs beyond the dense basics (the convolution gradients for dcgan). */
+export function kernelsFor(model: string): string[] {
+  return model === 'dcgan' ? ['Conv2DBackpropFilter', 'Conv2DBackpropInput'] : [];
 }
