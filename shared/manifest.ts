@@ -1,0 +1,47 @@
+/**
+ * The manifest written beside every exported model (`models/<name>.json`). Platform-free: the server
+ * and the browser read it to know how to feed and interpret the ONNX file.
+ */
+
+/** One graph input or output. `batch` is the dynamic batch dimension. */
+export interface TensorSpec {
+  readonly name: string;
+  readonly shape: ReadonlyArray<number | 'batch'>;
+  readonly dtype: 'float32' | 'int32';
+}
+
+export interface ModelManifest {
+  readonly name: string;
+  /** dense, dcgan, ... */
+  readonly architecture: string;
+  readonly latentDim: number;
+  readonly inputs: readonly TensorSpec[];
+  readonly outputs: readonly TensorSpec[];
+  /** Range of the image output; [-1, 1] for tanh generators. */
+  readonly valueRange: readonly [number, number];
+  /** Image layout of the output. */
+  readonly layout: 'NHWC';
+  readonly opset: number;
+  /** The training config the weights came from. */
+  readonly training: Record<string, unknown>;
+  readonly iterations: number;
+  readonly finalLosses: { readonly dLoss: number; readonly dAccuracy: number; readonly gLoss: number } | null;
+  readonly backend: string;
+  readonly wallTimeMs: number;
+  /** ISO date of the export. */
+  readonly date: string;
+  /** sha256 of the ONNX file, hex. */
+  readonly sha256: string;
+  /** The command that produced the model. */
+  readonly command: string;
+  /** Evaluation figures, when measured. */
+  readonly evaluation?: Record<string, unknown>;
+}
+
+/** Image height and width from a manifest's first output ([batch, h, w, c]). */
+export function imageSize(m: ModelManifest): { height: number; width: number; channels: number } {
+  const shape = m.outputs[0]?.shape;
+  if (!shape || shape.length !== 4) throw new Error(`Model '${m.name}': expected an image output [batch, height, width, channels]`);
+  const [, height, width, channels] = shape as [unknown, number, number, number];
+  return { height, width, channels };
+}
