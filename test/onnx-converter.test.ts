@@ -27,8 +27,9 @@ function input(shape: number[], seed: number, dtype: 'float32' | 'int32' = 'floa
 function randomise(model: tf.LayersModel, seed: number): void {
   const p = new Prng(seed);
   model.setWeights(model.weights.map((w) => {
-    const values = p.normals(w.shape.reduce((a, b) => a * b, 1)).map((v) => 0.5 * v);
-    return tf.tensor(/variance/.test(w.name) ? values.map((v) => Math.abs(v) + 0.1) : values, w.shape);
+    const shape = w.shape as number[];
+    const values = p.normals(shape.reduce((a, b) => a * b, 1)).map((v) => 0.5 * v);
+    return tf.tensor(/variance/.test(w.name) ? values.map((v) => Math.abs(v) + 0.1) : values, shape);
   }));
 }
 

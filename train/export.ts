@@ -6,7 +6,7 @@ import type { ModelManifest } from '../shared/manifest.ts';
 import { writeFileAtomic } from './atomic-write.ts';
 import { RUN_FILES } from './loop.ts';
 import { loadLayersModelFile } from './model-io.ts';
-import { convertToOnnx, ONNX_OPSET } from './onnx/convert.ts';
+import { convertToOnnx, defaultNames, ONNX_OPSET } from './onnx/convert.ts';
 
 /** Names a model may have: they become file names and URL parameters. */
 const NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
@@ -53,7 +53,7 @@ export async function exportRun({ runDir, name, modelsDir, command }: ExportOpti
     const onnx = convertToOnnx(generator, {
       inputNames: [LATENT_INPUT],
       outputNames: [IMAGE_OUTPUT],
-      metadata: { 'ganforge.name': name, 'ganforge.architecture': String(config.model) },
+      metadata: { 'ganforge.architecture': String(config.model) },
     });
     const sha256 = createHash('sha256').update(onnx).digest('hex');
     const final = config.final as ModelManifest['finalLosses'] | undefined;
@@ -94,7 +94,7 @@ export async function convertFile(modelJson: string, out: string): Promise<{ byt
   try {
     const onnx = convertToOnnx(model);
     await writeFileAtomic(out, onnx);
-    return { bytes: onnx.length, inputs: model.inputNames, outputs: model.outputNames };
+    return { bytes: onnx.length, ...defaultNames(model) };
   } finally {
     model.dispose();
   }

@@ -112,6 +112,11 @@ function dims(shape: ReadonlyArray<number | null>, batch: string, name: string):
   return shape.map((d, i) => (i === 0 ? batch : (d ?? `${name}_dim${i}`)));
 }
 
+/** The default ONNX input and output names of a model: its tfjs input and output layer names. */
+export function defaultNames(model: tf.LayersModel): { inputs: string[]; outputs: string[] } {
+  return { inputs: model.inputs.map((t) => t.sourceLayer.name), outputs: model.outputs.map((t) => t.sourceLayer.name) };
+}
+
 /**
  * Converts a tfjs LayersModel to an ONNX ModelProto (opset {@link ONNX_OPSET}), keeping the tfjs
  * interface: same input and output shapes with a dynamic batch, channels-last images. Convolutions run
@@ -121,8 +126,8 @@ function dims(shape: ReadonlyArray<number | null>, batch: string, name: string):
 export function convertToOnnx(model: tf.LayersModel, options: ConvertOptions = {}): Uint8Array {
   const c = new Converter();
   const batch = options.batchDim ?? 'batch';
-  const inputNames = options.inputNames ?? model.inputs.map((t) => t.sourceLayer.name);
-  const outputNames = options.outputNames ?? model.outputs.map((t) => t.sourceLayer.name);
+  const inputNames = options.inputNames ?? defaultNames(model).inputs;
+  const outputNames = options.outputNames ?? defaultNames(model).outputs;
   if (inputNames.length !== model.inputs.length) throw new Error(`Expected ${model.inputs.length} input names but received ${inputNames.length}`);
   if (outputNames.length !== model.outputs.length) throw new Error(`Expected ${model.outputs.length} output names but received ${outputNames.length}`);
   const inputs = model.inputs.map((t, i): TensorRef => {
