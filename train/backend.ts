@@ -63,6 +63,7 @@ export function defaultCandidates(): BackendCandidate[] {
         await import('@tensorflow/tfjs-backend-wasm');
         // Kernel replacements go in before any check of the kernel registry.
         (await import('./wasm-kernels.ts')).registerWasmKernels();
+        (await import('./wasm-conv-kernels.ts')).registerWasmConvKernels();
       },
     },
     {

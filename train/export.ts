@@ -102,6 +102,6 @@ export async function convertFile(modelJson: string, out: string): Promise<{ byt
 
 /** Uses the plain JS backend for conversion: it needs no native code and is exact. */
 export async function conversionBackend(): Promise<void> {
-  tf.env().set('IS_TEST', true);
+  tf.enableProdMode();
   await tf.setBackend('cpu');
 }

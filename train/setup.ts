@@ -6,8 +6,8 @@ import { describeSelection, selectBackend, type BackendChoice, type BackendSelec
  * Shared by the training and benchmark entry points.
  */
 export async function startBackend(choice: BackendChoice, log: (line: string) => void, requiredKernels: readonly string[] = []): Promise<BackendSelection> {
-  // tfjs prints a banner suggesting tfjs-node when it is missing; the selection log says it better.
-  tf.env().set('IS_TEST', true);
+  // Production mode: no debug checks, and no banner suggesting tfjs-node (the selection log says it).
+  tf.enableProdMode();
   const selection = await selectBackend(tf, choice, undefined, requiredKernels);
   log(describeSelection(selection));
   return selection;
