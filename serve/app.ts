@@ -1,0 +1,119 @@
+import { prometheus } from '@hono/prometheus';
+import { Hono } from 'hono';
+import { createHash, randomInt } from 'node:crypto';
+import { Gauge, Registry } from 'prom-client';
+import { defaultColumns } from '../shared/grid.ts';
+import { sampleLatents } from '../shared/prng.ts';
+import { Batcher } from './batcher.ts';
+import { HttpError, parseQuery, sampleQuery } from './query.ts';
+import type { LoadedModel } from './registry.ts';
+import { renderGridPng } from './render.ts';
+
+/** What the app serves. */
+export interface AppOptions {
+  readonly models: ReadonlyMap<string, LoadedModel>;
+  readonly defaultModel: string;
+  /** The execution provider the sessions run on (for /healthz). */
+  readonly provider: string;
+  /** Problems found while loading (for /healthz). */
+  readonly problems?: ReadonlyArray<{ readonly name: string; readonly reason: string }>;
+  /** Seeds requests without one (tests pin it). */
+  readonly randomSeed?: () => number;
+  /** Images per onnxruntime run() when concurrent requests are batched; 0 turns batching off. */
+  readonly maxBatchImages?: number;
+}
+
+/** Bumped when the PNG rendering changes, so old ETags stop matching. */
+const RENDER_VERSION = 1;
+
+/** The grid options of a /sample request, with defaults applied. */
+function gridOptions(q: { n?: number; cols?: number; scale?: number; padding?: number }): { n: number; cols: number; scale: number; padding: number } {
+  const n = q.n ?? 16;
+  return { n, cols: Math.min(q.cols ?? defaultColumns(n), n), scale: q.scale ?? 1, padding: q.padding ?? 2 };
+}
+
+/**
+ * The ganforge HTTP API as a Hono app (`app.request()` in tests, `@hono/node-server` in main.ts):
+ * GET /sample, /models, /healthz, /metrics, /example.png. One error handler turns every
+ * {@link HttpError} into a JSON body naming the parameter, what was expected and what was received.
+ */
+export function createApp(options: AppOptions): { app: Hono; batchers: Map<string, Batcher> } {
+  const { models, defaultModel, provider } = options;
+  if (!models.has(defaultModel)) throw new Error(`Default model '${defaultModel}' is not loaded`);
+  const randomSeed = options.randomSeed ?? (() => randomInt(0, 2 ** 32 - 1));
+  const batchers = new Map([...models].map(([name, m]) => [name, new Batcher(m, options.maxBatchImages ?? 1024)]));
+  const registry = new Registry();
+  const { printMetrics, registerMetrics } = prometheus({ registry, collectDefaultMetrics: true, prefix: 'ganforge_' });
+  const batchGauge = new Gauge({ name: 'ganforge_generator_batches', help: 'onnxruntime run() calls so far', labelNames: ['model'], registers: [registry] });
+  const imageGauge = new Gauge({ name: 'ganforge_generator_images', help: 'images generated so far', labelNames: ['model'], registers: [registry] });
+
+  const app = new Hono();
+  app.use('*', registerMetrics);
+
+  app.onError((err, c) => {
+    if (err instanceof HttpError) {
+      return c.json({ error: err.message, parameter: err.parameter, expected: err.expected, received: err.received }, err.status);
+    }
+    console.error(`error: ${c.req.method} ${c.req.path}: ${err.stack ?? err.message}`);
+    return c.json({ error: 'internal error' }, 500);
+  });
+  app.notFound((c) => c.json({ error: `No route for ${c.req.method} ${c.req.path}` }, 404));
+
+  /** Renders a grid for a model and a seed. */
+  const render = async (name: string, seed: number, grid: ReturnType<typeof gridOptions>): Promise<Buffer> => {
+    const model = models.get(name)!;
+    const latents = sampleLatents(seed, grid.n, model.manifest.latentDim);
+    const images = await batchers.get(name)!.generate(latents, grid.n);
+    return renderGridPng(images, grid.n, model.height, model.width, { cols: grid.cols, scale: grid.scale, padding: grid.padding });
+  };
+
+  app.get('/sample', async (c) => {
+    const q = parseQuery(sampleQuery, c.req.query());
+    const name = q.model ?? defaultModel;
+    if (!models.has(name)) {
+      throw new HttpError(404, `Unknown model '${name}' (available: ${[...models.keys()].join(', ')})`, 'model', `one of ${[...models.keys()].join(', ')}`, name);
+    }
+    const grid = gridOptions(q);
+    const seeded = q.seed !== undefined;
+    const seed = q.seed ?? randomSeed();
+    c.header('X-Seed', String(seed));
+    c.header('X-Model', name);
+    if (seeded) {
+      // Same model file, seed and options give the same bytes: the ETag is known before rendering.
+      const key = JSON.stringify([RENDER_VERSION, models.get(name)!.manifest.sha256, seed, grid]);
+      const etag = `"${createHash('sha256').update(key).digest('base64url').slice(0, 27)}"`;
+      c.header('ETag', etag);
+      c.header('Cache-Control', 'public, max-age=31536000, immutable');
+      if (c.req.header('If-None-Match')?.split(',').some((t) => t.trim() === etag)) return c.body(null, 304);
+    } else {
+      c.header('Cache-Control', 'no-store');
+    }
+    const png = await render(name, seed, grid);
+    return c.body(new Uint8Array(png), 200, { 'Content-Type': 'image/png' });
+  });
+
+  // A fixed PNG rendered once: a stable picture for docs, and the benchmark's floor.
+  let example: Promise<Buffer> | null = null;
+  app.get('/example.png', async (c) => {
+    example ??= render(defaultModel, 0, gridOptions({ scale: 2 }));
+    return c.body(new Uint8Array(await example), 200, { 'Content-Type': 'image/png', 'Cache-Control': 'public, max-age=3600' });
+  });
+
+  app.get('/models', (c) =>
+    c.json({ default: defaultModel, models: [...models.values()].map((m) => m.manifest) }),
+  );
+
+  app.get('/healthz', (c) =>
+    c.json({ status: 'ok', provider, models: [...models.keys()], default: defaultModel, problems: options.problems ?? [] }),
+  );
+
+  app.get('/metrics', async (c) => {
+    for (const [name, b] of batchers) {
+      batchGauge.set({ model: name }, b.batches);
+      imageGauge.set({ model: name }, b.images);
+    }
+    return printMetrics(c);
+  });
+
+  return { app, batchers };
+}

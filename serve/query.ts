@@ -1,0 +1,58 @@
+import { z } from 'zod';
+
+/**
+ * Query validation with zod. Every schema's error message is the *expected* value ("integer between 1
+ * and 256"); the app's error handler adds the parameter and what was received, sharp-style:
+ * "Expected integer between 1 and 256 for n but received 'abc'".
+ */
+
+/** An integer parameter in [min, max] (decimal digits only: no signs, exponents or spaces). */
+export function intParam(min: number, max: number): z.ZodPipe<z.ZodString, z.ZodTransform<number, string>> {
+  const expected = `integer between ${min} and ${max}`;
+  return z
+    .string({ error: expected })
+    .refine((s) => /^\d{1,10}$/.test(s) && Number(s) >= min && Number(s) <= max, { error: expected })
+    .transform(Number);
+}
+
+/** Model names: what export allows, so no path can be smuggled in. */
+export const modelParam = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, { error: "model name (lowercase letters, digits, '-' and '_')" });
+
+/** GET /sample. */
+export const sampleQuery = z.strictObject({
+  n: intParam(1, 256).optional(),
+  seed: intParam(0, 0xffffffff).optional(),
+  cols: intParam(1, 256).optional(),
+  scale: intParam(1, 8).optional(),
+  padding: intParam(0, 32).optional(),
+  model: modelParam.optional(),
+});
+export type SampleQuery = z.infer<typeof sampleQuery>;
+
+/** A bad request: status, and the fields of the JSON error body. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: 400 | 404 | 503,
+    message: string,
+    readonly parameter?: string,
+    readonly expected?: string,
+    readonly received?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Parses a query with a schema, turning the first issue into an {@link HttpError}. */
+export function parseQuery<S extends z.ZodType>(schema: S, query: Record<string, string>): z.infer<S> {
+  const result = schema.safeParse(query);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  if (issue.code === 'unrecognized_keys') {
+    const key = issue.keys[0]!;
+    const known = schema instanceof z.ZodObject ? Object.keys(schema.shape).join(', ') : '';
+    throw new HttpError(400, `Unknown query parameter '${key}' (expected one of ${known})`, key, `one of ${known}`, key);
+  }
+  const parameter = String(issue.path[0] ?? '');
+  const received = query[parameter] ?? '';
+  throw new HttpError(400, `Expected ${issue.message} for ${parameter} but received '${received}'`, parameter, issue.message, received);
+}

@@ -1,0 +1,17 @@
+import sharp from 'sharp';
+import { layoutGrid, type GridOptions } from '../shared/grid.ts';
+
+// Grids are small and all different: libvips' operation cache only costs memory, and one libvips
+// thread per image avoids thread hand-offs (the libuv pool already encodes several images at once).
+sharp.cache(false);
+sharp.concurrency(1);
+
+/** Renders generator outputs ([n, h, w, 1] in [-1, 1]) as a greyscale PNG grid with sharp. */
+export async function renderGridPng(pixels: Float32Array, n: number, height: number, width: number, options: GridOptions): Promise<Buffer> {
+  const grid = layoutGrid(pixels, n, height, width, options);
+  return sharp(Buffer.from(grid.data.buffer, grid.data.byteOffset, grid.data.byteLength), {
+    raw: { width: grid.width, height: grid.height, channels: 1 },
+  })
+    .png({ compressionLevel: 6, adaptiveFiltering: false })
+    .toBuffer();
+}
