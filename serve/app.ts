@@ -7,7 +7,7 @@ import { sampleLatents } from '../shared/prng.ts';
 import { Batcher } from './batcher.ts';
 import { HttpError, parseQuery, sampleQuery } from './query.ts';
 import type { LoadedModel } from './registry.ts';
-import { renderGridPng } from './render.ts';
+import { configureSharp, renderGridPng } from './render.ts';
 
 /** What the app serves. */
 export interface AppOptions {
@@ -40,6 +40,7 @@ function gridOptions(q: { n?: number; cols?: number; scale?: number; padding?: n
 export function createApp(options: AppOptions): { app: Hono; batchers: Map<string, Batcher> } {
   const { models, defaultModel, provider } = options;
   if (!models.has(defaultModel)) throw new Error(`Default model '${defaultModel}' is not loaded`);
+  configureSharp();
   const randomSeed = options.randomSeed ?? (() => randomInt(0, 2 ** 32 - 1));
   const batchers = new Map([...models].map(([name, m]) => [name, new Batcher(m, options.maxBatchImages ?? 1024)]));
   const registry = new Registry();

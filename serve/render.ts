@@ -1,10 +1,14 @@
 import sharp from 'sharp';
 import { layoutGrid, type GridOptions } from '../shared/grid.ts';
 
-// Grids are small and all different: libvips' operation cache only costs memory, and one libvips
-// thread per image avoids thread hand-offs (the libuv pool already encodes several images at once).
-sharp.cache(false);
-sharp.concurrency(1);
+/**
+ * Tunes sharp for many small, all-different images: libvips' operation cache only costs memory, and one
+ * libvips thread per image avoids thread hand-offs (the libuv pool already encodes several at once).
+ */
+export function configureSharp(): void {
+  sharp.cache(false);
+  sharp.concurrency(1);
+}
 
 /** Renders generator outputs ([n, h, w, 1] in [-1, 1]) as a greyscale PNG grid with sharp. */
 export async function renderGridPng(pixels: Float32Array, n: number, height: number, width: number, options: GridOptions): Promise<Buffer> {
@@ -12,6 +16,7 @@ export async function renderGridPng(pixels: Float32Array, n: number, height: num
   return sharp(Buffer.from(grid.data.buffer, grid.data.byteOffset, grid.data.byteLength), {
     raw: { width: grid.width, height: grid.height, channels: 1 },
   })
+    .toColourspace('b-w')
     .png({ compressionLevel: 6, adaptiveFiltering: false })
     .toBuffer();
 }
