@@ -1,4 +1,5 @@
 import { prometheus } from '@hono/prometheus';
+import { serveStatic } from '@hono/node-server/serve-static';
 import { Hono } from 'hono';
 import { createHash, randomInt } from 'node:crypto';
 import { Gauge, Registry } from 'prom-client';
@@ -21,6 +22,8 @@ export interface AppOptions {
   readonly randomSeed?: () => number;
   /** Images per onnxruntime run() when concurrent requests are batched; 0 turns batching off. */
   readonly maxBatchImages?: number;
+  /** The built web demo (web-demo/dist), served at / when given. */
+  readonly webDemoDir?: string;
 }
 
 /** Bumped when the PNG rendering changes, so old ETags stop matching. */
@@ -50,6 +53,13 @@ export function createApp(options: AppOptions): { app: Hono; batchers: Map<strin
 
   const app = new Hono();
   app.use('*', registerMetrics);
+  // Cross-origin isolation lets the web demo run onnxruntime-web's WASM on several threads.
+  app.use('*', async (c, next) => {
+    await next();
+    c.header('Cross-Origin-Opener-Policy', 'same-origin');
+    c.header('Cross-Origin-Embedder-Policy', 'require-corp');
+    c.header('Cross-Origin-Resource-Policy', 'same-origin');
+  });
 
   app.onError((err, c) => {
     if (err instanceof HttpError) {
@@ -104,6 +114,16 @@ export function createApp(options: AppOptions): { app: Hono; batchers: Map<strin
     c.json({ default: defaultModel, models: [...models.values()].map((m) => m.manifest) }),
   );
 
+  // The model files themselves, from the server's own models (the web demo fetches these).
+  app.get('/models/index.json', (c) => c.json({ default: defaultModel, models: [...models.keys()] }));
+  app.get('/models/:file{[a-z0-9][a-z0-9_-]*\\.(onnx|json)}', (c) => {
+    const file = c.req.param('file');
+    const model = models.get(file.replace(/\.(onnx|json)$/, ''));
+    if (!model) throw new HttpError(404, `Unknown model file '${file}'`, 'model', `one of ${[...models.keys()].join(', ')}`, file);
+    if (file.endsWith('.json')) return c.json(model.manifest);
+    return c.body(new Uint8Array(model.bytes), 200, { 'Content-Type': 'application/octet-stream', 'Cache-Control': 'no-cache' });
+  });
+
   app.get('/healthz', (c) =>
     c.json({ status: 'ok', provider, models: [...models.keys()], default: defaultModel, problems: options.problems ?? [] }),
   );
@@ -115,6 +135,11 @@ export function createApp(options: AppOptions): { app: Hono; batchers: Map<strin
     }
     return printMetrics(c);
   });
+
+  if (options.webDemoDir) {
+    app.use('/*', serveStatic({ root: options.webDemoDir }));
+  }
+  app.get('/', (c) => c.text('The web demo is not built: run npm run build:web (npm start builds it).', 404));
 
   return { app, batchers };
 }

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { DEFAULT_PREFERENCE } from '../shared/manifest.ts';
 import { DEVICES, type Device } from './providers.ts';
 
 /** Server settings: flags win over environment variables, which win over defaults. */
@@ -15,8 +16,6 @@ export interface ServeConfig {
   readonly maxBatchImages: number;
 }
 
-/** Which shipped model `npm start` serves by default, best first. */
-export const DEFAULT_PREFERENCE = ['dcgan', 'dense'];
 
 /** flag -> environment variable, for the README and --help. */
 export const SERVE_FLAGS = {
@@ -85,13 +84,4 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
 export function serveHelp(): string {
   const rows = Object.entries(SERVE_FLAGS).map(([flag, [envName, help, def]]) => `  --${flag.padEnd(15)} ${envName.padEnd(24)} ${help} [default: ${def}]`);
   return ['Usage: npm start -- [flags]   (flags override the environment variables beside them)', '', ...rows].join('\n');
-}
-
-/** Picks the default model among those loaded. */
-export function chooseDefault(loaded: readonly string[], requested: string | null): string {
-  if (requested !== null) {
-    if (!loaded.includes(requested)) throw new Error(`The default model '${requested}' is not loaded (loaded: ${loaded.join(', ') || 'none'})`);
-    return requested;
-  }
-  return DEFAULT_PREFERENCE.find((n) => loaded.includes(n)) ?? loaded[0]!;
 }

@@ -1,7 +1,10 @@
 import { serve } from '@hono/node-server';
+import { access } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { runCli } from '../train/cli.ts';
 import { createApp } from './app.ts';
-import { chooseDefault, parseServeArgs, serveHelp } from './config.ts';
+import { chooseDefault } from '../shared/manifest.ts';
+import { parseServeArgs, serveHelp } from './config.ts';
 import { ProviderSelector } from './providers.ts';
 import { loadModels } from './registry.ts';
 
@@ -17,7 +20,10 @@ runCli(async () => {
   for (const p of problems) console.error(`model ${p.name}: ${p.reason}; skipped`);
   if (models.size === 0) throw new Error(`no usable model in ${config.modelsDir}/ (${problems.map((p) => `${p.name}: ${p.reason}`).join('; ') || 'the folder has no models'})`);
   const defaultModel = chooseDefault([...models.keys()], config.defaultModel);
-  const { app } = createApp({ models, defaultModel, provider: providers.provider ?? 'cpu', problems, maxBatchImages: config.maxBatchImages });
+  const webDemoDir = relative(process.cwd(), join(import.meta.dirname, '..', 'web-demo', 'dist'));
+  const hasDemo = await access(join(webDemoDir, 'index.html')).then(() => true, () => false);
+  if (!hasDemo) console.error(`web demo not built (${webDemoDir}); GET / will say so. npm start builds it.`);
+  const { app } = createApp({ models, defaultModel, provider: providers.provider ?? 'cpu', problems, maxBatchImages: config.maxBatchImages, webDemoDir: hasDemo ? webDemoDir : undefined });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
     console.log(`ganforge: serving ${[...models.keys()].join(', ')} (default ${defaultModel}) on http://${config.host}:${info.port}/`);
   });

@@ -9,6 +9,8 @@ import type { ProviderSelector } from './providers.ts';
 export interface LoadedModel {
   readonly manifest: ModelManifest;
   readonly session: ort.InferenceSession;
+  /** The ONNX file, served to the web demo as is. */
+  readonly bytes: Uint8Array;
   readonly height: number;
   readonly width: number;
 }
@@ -78,7 +80,7 @@ export async function loadModels(dir: string, providers: ProviderSelector, only:
         await session.release();
         throw err;
       }
-      models.set(name, { manifest, session, ...imageSize(manifest) });
+      models.set(name, { manifest, session, bytes, ...imageSize(manifest) });
     } catch (err) {
       if (/--device cuda/.test((err as Error).message)) throw err;
       problems.push({ name, reason: (err as Error).message });

@@ -45,3 +45,17 @@ export function imageSize(m: ModelManifest): { height: number; width: number; ch
   const [, height, width, channels] = shape as [unknown, number, number, number];
   return { height, width, channels };
 }
+
+/** Which shipped model is served by default (server and static web demo), best first. */
+export const DEFAULT_PREFERENCE: readonly string[] = ['dcgan', 'dense'];
+
+/** Picks the default model among those available, or the requested one (which must be available). */
+export function chooseDefault(available: readonly string[], requested: string | null = null): string {
+  if (requested !== null) {
+    if (!available.includes(requested)) throw new Error(`The default model '${requested}' is not loaded (loaded: ${available.join(', ') || 'none'})`);
+    return requested;
+  }
+  const found = DEFAULT_PREFERENCE.find((n) => available.includes(n)) ?? available[0];
+  if (found === undefined) throw new Error('No model available');
+  return found;
+}

@@ -9,7 +9,8 @@ import { PNG } from 'pngjs';
 import { layoutGrid } from '../shared/grid.ts';
 import { sampleLatents } from '../shared/prng.ts';
 import { createApp } from '../serve/app.ts';
-import { chooseDefault, parseServeArgs } from '../serve/config.ts';
+import { chooseDefault } from '../shared/manifest.ts';
+import { parseServeArgs } from '../serve/config.ts';
 import { ProviderSelector, type SessionFactory } from '../serve/providers.ts';
 import { loadModels, type LoadedModel } from '../serve/registry.ts';
 

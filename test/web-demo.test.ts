@@ -1,0 +1,158 @@
+import { serve, type ServerType } from '@hono/node-server';
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { after, before, test } from 'node:test';
+import * as ort from 'onnxruntime-node';
+import type { Browser, Page } from 'playwright-core';
+import { PNG } from 'pngjs';
+import { sampleLatents } from '../shared/prng.ts';
+import { createApp } from '../serve/app.ts';
+import { ProviderSelector } from '../serve/providers.ts';
+import { loadModels, type LoadedModel } from '../serve/registry.ts';
+import { buildWebDemo } from '../web-demo/build.ts';
+import { launchChromium, staticServer } from './helpers/browser.ts';
+import { maxAbsDiff } from './helpers/ort.ts';
+
+const root = join(import.meta.dirname, '..');
+const outputDir = join(root, 'test-output');
+let dist: string;
+let browser: Browser;
+let server: ServerType;
+let base: string;
+let models: Map<string, LoadedModel>;
+
+before(async () => {
+  dist = join(await mkdtemp(join(tmpdir(), 'ganforge-web-')), 'dist');
+  await buildWebDemo(dist, join(root, 'models'));
+  ({ models } = await loadModels(join(root, 'models'), new ProviderSelector('cpu', undefined, () => {})));
+  const { app } = createApp({ models, defaultModel: 'dense', provider: 'cpu', webDemoDir: relative(process.cwd(), dist) });
+  base = await new Promise<string>((resolve) => {
+    server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => resolve(`http://127.0.0.1:${info.port}`));
+  });
+  browser = await launchChromium();
+});
+after(async () => {
+  await browser?.close();
+  await new Promise((resolve) => server?.close(resolve));
+  for (const m of models?.values() ?? []) await m.session.release();
+});
+
+interface PageApi {
+  backend: string;
+  threads: number;
+  generate(seed: number): Promise<{ floats: number[]; ms: number }>;
+}
+
+async function openDemo(page: Page, url: string): Promise<{ backend: string; threads: number }> {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(url);
+  const info = await page.evaluate(async () => {
+    const api = await (window as unknown as { ganforge: Promise<PageApi> }).ganforge;
+    return { backend: api.backend, threads: api.threads };
+  });
+  assert.deepEqual(errors, []);
+  return info;
+}
+
+const generateIn = (page: Page, seed: number): Promise<{ floats: number[]; ms: number }> =>
+  page.evaluate(async (s) => (await (window as unknown as { ganforge: Promise<PageApi> }).ganforge).generate(s), seed);
+
+/** The grid canvas as grey levels. */
+const canvasGrey = (page: Page): Promise<{ width: number; height: number; data: number[] }> =>
+  page.evaluate(() => {
+    const c = document.getElementById('grid') as HTMLCanvasElement;
+    const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+    return { width: c.width, height: c.height, data: Array.from({ length: c.width * c.height }, (_, i) => d[4 * i]!) };
+  });
+
+test('golden: the page generates the floats onnxruntime-node does, and its canvas matches the server PNG', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const info = await openDemo(page, `${base}/?seed=11`);
+  assert.equal(info.backend, 'wasm', 'headless chromium without a GPU runs the WASM backend');
+  assert.ok(info.threads > 1, `cross-origin isolated page runs multi-threaded WASM (got ${info.threads})`);
+  assert.match(await page.textContent('#runtime') ?? '', /WASM, \d+ threads/);
+  const m = models.get('dense')!;
+  let worst = 0;
+  for (const seed of [0, 11, 4294967295]) {
+    const { floats } = await generateIn(page, seed);
+    const out = await m.session.run({ latent: new ort.Tensor('float32', sampleLatents(seed, 16, 100), [16, 100]) });
+    const diff = maxAbsDiff(floats, out.image!.data as Float32Array);
+    worst = Math.max(worst, diff);
+    assert.ok(diff <= 1e-5, `seed ${seed}: |web - node| = ${diff}`);
+    const png = PNG.sync.read(Buffer.from(await (await fetch(`${base}/sample?n=16&seed=${seed}`)).arrayBuffer()));
+    const canvas = await canvasGrey(page);
+    assert.deepEqual([canvas.width, canvas.height], [png.width, png.height]);
+    let grey = 0;
+    canvas.data.forEach((v, i) => (grey = Math.max(grey, Math.abs(v - png.data[4 * i]!))));
+    assert.ok(grey <= 1, `seed ${seed}: canvas differs from the server PNG by ${grey} grey levels`);
+  }
+  console.log(`# web vs node worst difference ${worst.toExponential(2)}`);
+  assert.match(await page.textContent('#status') ?? '', /Seed 4294967295: 16 digits in [\d.]+ ms with dense/);
+  await mkdir(outputDir, { recursive: true });
+  await page.screenshot({ path: join(outputDir, 'web-demo.png'), fullPage: true });
+  await context.close();
+});
+
+test('controls: typed seeds, bad seeds, new grids and latent sliders, all from the keyboard', async () => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const page = await context.newPage();
+  await openDemo(page, `${base}/?seed=3`);
+  await page.focus('#seed');
+  await page.fill('#seed', '42');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => /Seed 42:/.test(document.getElementById('status')!.textContent ?? ''));
+  await page.fill('#seed', '-5');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => /Expected integer between 0 and 4294967295/.test(document.getElementById('status')!.textContent ?? ''));
+  const before = await page.evaluate(() => (document.getElementById('digit') as HTMLCanvasElement).toDataURL());
+  await page.focus('#z0');
+  for (let i = 0; i < 20; i++) await page.keyboard.press('ArrowRight');
+  await page.waitForFunction((b) => (document.getElementById('digit') as HTMLCanvasElement).toDataURL() !== b, before);
+  await page.focus('#new-grid');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => !/Seed 42:/.test(document.getElementById('status')!.textContent ?? '') && /Seed \d+:/.test(document.getElementById('status')!.textContent ?? ''));
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 390, `no horizontal scrolling on a phone (${width}px)`);
+  await page.screenshot({ path: join(outputDir, 'web-demo-phone.png'), fullPage: true });
+  await context.close();
+});
+
+test('offline: after one visit the page reloads and generates with the network gone', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await openDemo(page, `${base}/?seed=5`);
+  await page.evaluate(async () => {
+    await navigator.serviceWorker.ready;
+    if (!navigator.serviceWorker.controller) await new Promise((r) => navigator.serviceWorker.addEventListener('controllerchange', r, { once: true }));
+  });
+  const online = await generateIn(page, 21);
+  await context.setOffline(true);
+  const blocked = await page.evaluate(() => fetch('/healthz').then(() => 'reached', () => 'blocked'));
+  assert.equal(blocked, 'blocked', 'the network is really gone');
+  await page.reload();
+  await openDemo(page, page.url());
+  const offline = await generateIn(page, 21);
+  assert.deepEqual(offline.floats, online.floats);
+  await context.close();
+});
+
+test('the built folder works from a plain static file server too', async () => {
+  const plain = await staticServer(dist);
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  try {
+    const info = await openDemo(page, `${plain.url}/?seed=8`);
+    assert.equal(info.threads, 1, 'no COOP/COEP headers: single-threaded WASM');
+    assert.match(await page.textContent('#runtime') ?? '', /WASM, 1 thread \(page not cross-origin isolated\)/);
+    const { floats } = await generateIn(page, 8);
+    const out = await models.get('dense')!.session.run({ latent: new ort.Tensor('float32', sampleLatents(8, 16, 100), [16, 100]) });
+    assert.ok(maxAbsDiff(floats, out.image!.data as Float32Array) <= 1e-5);
+  } finally {
+    await context.close();
+    await plain.close();
+  }
+});
