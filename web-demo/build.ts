@@ -2,12 +2,13 @@ import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { chooseDefault, type ModelManifest } from '../shared/manifest.ts';
-import { runCli } from '../train/cli.ts';
 
 const here = import.meta.dirname;
 const root = join(here, '..');
+/** Where `npm start` and `npm run build:web` put the page. */
+export const DEFAULT_OUT = join(here, 'dist');
+export const DEFAULT_MODELS = join(root, 'models');
 const ortDist = join(root, 'node_modules', 'onnxruntime-web', 'dist');
 /** onnxruntime-web files served beside the page: one bundle + .wasm per backend. */
 export const RUNTIME_WASM = ['ort.wasm.bundle.min.mjs', 'ort-wasm-simd-threaded.wasm'];
@@ -16,10 +17,8 @@ export const RUNTIME_WEBGPU = ['ort.webgpu.bundle.min.mjs', 'ort-wasm-simd-threa
 /** Sources whose change makes the built page stale. */
 async function sourceFiles(modelsDir: string): Promise<string[]> {
   const list = async (dir: string): Promise<string[]> => (await readdir(dir)).map((f) => join(dir, f));
-  return [...(await list(join(here, 'src'))), ...(await list(join(root, 'shared'))), __filename(), ...(await list(modelsDir).catch(() => []))];
-}
-function __filename(): string {
-  return new URL(import.meta.url).pathname;
+  // This file too: a change to how the page is built makes it stale.
+  return [...(await list(join(here, 'src'))), ...(await list(join(root, 'shared'))), import.meta.filename, ...(await list(modelsDir).catch(() => []))];
 }
 
 async function newestMtime(files: string[]): Promise<number> {
@@ -87,18 +86,4 @@ export async function buildWebDemo(out: string, modelsDir: string): Promise<{ bu
 export async function isStale(out: string, modelsDir: string): Promise<boolean> {
   const built = await stat(join(out, 'BUILD_ID')).then((s) => s.mtimeMs, () => 0);
   return built === 0 || (await newestMtime(await sourceFiles(modelsDir))) > built;
-}
-
-// `npm run build:web -- [--out web-demo/dist] [--models-dir models] [--if-stale]`
-if (process.argv[1] === __filename()) {
-  runCli(async () => {
-    const { values } = parseArgs({
-      args: process.argv.slice(2),
-      strict: true,
-      options: { out: { type: 'string', default: join(here, 'dist') }, 'models-dir': { type: 'string', default: join(root, 'models') }, 'if-stale': { type: 'boolean', default: false } },
-    });
-    if (values['if-stale'] && !(await isStale(values.out, values['models-dir']))) return;
-    const { buildId, models } = await buildWebDemo(values.out, values['models-dir']);
-    console.log(`web demo built in ${values.out} (build ${buildId}; models ${models.join(', ')})`);
-  });
 }
