@@ -128,37 +128,37 @@ function staticSpatial(ctx: LayerContext, x: TensorRef): [number, number] {
   return [h, w];
 }
 
-const conv2d: LayerConverter = (ctx, inputs) => {
+/** What Conv2D and Conv2DTranspose share: NCHW input, checked attributes, weights as ONNX inputs. */
+function convSetup(ctx: LayerContext, inputs: TensorRef[]): { x: TensorRef; onnxInputs: string[]; kh: number; kw: number; sh: number; sw: number; h: number; w: number } {
   const x = ctx.channelsFirst(only(inputs, ctx));
   checkChannelsLast(ctx);
   const { layer, config, g } = ctx;
-  const padding = config.padding;
-  if (padding !== 'same' && padding !== 'valid') throw unsupported(layer, 'padding', padding, "'same' or 'valid'");
+  if (config.padding !== 'same' && config.padding !== 'valid') throw unsupported(layer, 'padding', config.padding, "'same' or 'valid'");
+  const [kernel, bias] = weights(layer);
+  // tfjs kernels are [kh, kw, in, out] (Conv2D) or [kh, kw, out, in] (Conv2DTranspose); ONNX wants
+  // [out, in, kh, kw] and [in, out, kh, kw]: the same permutation.
+  const k = permute(kernel!.data, kernel!.shape, [3, 2, 0, 1]);
+  const onnxInputs = [x.name, g.floats(`${layer.name}/kernel`, k.data, k.shape)];
+  if (config.useBias !== false && bias) onnxInputs.push(g.floats(`${layer.name}/bias`, bias.data, bias.shape));
   const [kh, kw] = pair(config.kernelSize);
   const [sh, sw] = pair(config.strides ?? 1);
-  const [dh, dw] = pair(config.dilationRate ?? 1);
   const [h, w] = staticSpatial(ctx, x);
-  const [t, b] = padding === 'same' ? samePads(h, kh, sh, dh) : [0, 0];
-  const [l, r] = padding === 'same' ? samePads(w, kw, sw, dw) : [0, 0];
-  const [kernel, bias] = weights(layer);
-  // tfjs kernel [kh, kw, in, out] -> ONNX [out, in, kh, kw].
-  const k = permute(kernel!.data, kernel!.shape, [3, 2, 0, 1]);
-  const inputsOnnx = [x.name, g.floats(`${layer.name}/kernel`, k.data, k.shape)];
-  if (config.useBias !== false && bias) inputsOnnx.push(g.floats(`${layer.name}/bias`, bias.data, bias.shape));
-  const y = g.op('Conv', inputsOnnx, { kernel_shape: ints([kh, kw]), strides: ints([sh, sw]), dilations: ints([dh, dw]), pads: ints([t, l, b, r]), group: int(1) }, layer.name);
-  return [{ name: activation(ctx, config.activation, y), shape: ctx.outputShapes[0]!, layout: 'nchw' }];
+  return { x, onnxInputs, kh, kw, sh, sw, h, w };
+}
+
+const conv2d: LayerConverter = (ctx, inputs) => {
+  const { onnxInputs, kh, kw, sh, sw, h, w } = convSetup(ctx, inputs);
+  const [dh, dw] = pair(ctx.config.dilationRate ?? 1);
+  const same = ctx.config.padding === 'same';
+  const [t, b] = same ? samePads(h, kh, sh, dh) : [0, 0];
+  const [l, r] = same ? samePads(w, kw, sw, dw) : [0, 0];
+  const y = ctx.g.op('Conv', onnxInputs, { kernel_shape: ints([kh, kw]), strides: ints([sh, sw]), dilations: ints([dh, dw]), pads: ints([t, l, b, r]), group: int(1) }, ctx.layer.name);
+  return [{ name: activation(ctx, ctx.config.activation, y), shape: ctx.outputShapes[0]!, layout: 'nchw' }];
 };
 
 const conv2dTranspose: LayerConverter = (ctx, inputs) => {
-  const x = ctx.channelsFirst(only(inputs, ctx));
-  checkChannelsLast(ctx);
-  const { layer, config, g } = ctx;
-  const padding = config.padding;
-  if (padding !== 'same' && padding !== 'valid') throw unsupported(layer, 'padding', padding, "'same' or 'valid'");
   // tfjs' Conv2DTranspose ignores dilationRate (neither serialised nor applied), so it is ignored here too.
-  const [kh, kw] = pair(config.kernelSize);
-  const [sh, sw] = pair(config.strides ?? 1);
-  const [h, w] = staticSpatial(ctx, x);
+  const { onnxInputs, kh, kw, sh, sw, h, w } = convSetup(ctx, inputs);
   const outShape = ctx.outputShapes[0]!;
   const [oh, ow] = [outShape[1] as number, outShape[2] as number];
   // ONNX: out = s (in - 1) + output_padding + k - pad_begin - pad_end. Solve for tfjs' out size, padding
@@ -170,18 +170,13 @@ const conv2dTranspose: LayerConverter = (ctx, inputs) => {
   };
   const ph = pads(h, kh, sh, oh);
   const pw = pads(w, kw, sw, ow);
-  const [kernel, bias] = weights(layer);
-  // tfjs kernel [kh, kw, out, in] -> ONNX ConvTranspose [in, out, kh, kw].
-  const k = permute(kernel!.data, kernel!.shape, [3, 2, 0, 1]);
-  const inputsOnnx = [x.name, g.floats(`${layer.name}/kernel`, k.data, k.shape)];
-  if (config.useBias !== false && bias) inputsOnnx.push(g.floats(`${layer.name}/bias`, bias.data, bias.shape));
-  const y = g.op(
+  const y = ctx.g.op(
     'ConvTranspose',
-    inputsOnnx,
+    onnxInputs,
     { kernel_shape: ints([kh, kw]), strides: ints([sh, sw]), pads: ints([ph.begin, pw.begin, ph.end, pw.end]), output_padding: ints([ph.extra, pw.extra]), group: int(1) },
-    layer.name,
+    ctx.layer.name,
   );
-  return [{ name: activation(ctx, config.activation, y), shape: outShape, layout: 'nchw' }];
+  return [{ name: activation(ctx, ctx.config.activation, y), shape: outShape, layout: 'nchw' }];
 };
 
 const dense: LayerConverter = (ctx, inputs) => {
