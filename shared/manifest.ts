@@ -59,3 +59,22 @@ export function chooseDefault(available: readonly string[], requested: string | 
   if (found === undefined) throw new Error('No model available');
   return found;
 }
+
+/** The manifest of the digit classifier used by the evaluation (`models/classifier.json`). */
+export interface ClassifierManifest {
+  readonly name: string;
+  readonly architecture: 'classifier';
+  readonly inputs: readonly TensorSpec[];
+  /** `probs` [batch, 10] then `features` [batch, F] (the penultimate layer). */
+  readonly outputs: readonly TensorSpec[];
+  readonly opset: number;
+  readonly heldOutAccuracy: number;
+  /** How the embedded digits were split: the same seed reproduces the split in the evaluation. */
+  readonly split: { readonly seed: number; readonly train: number; readonly heldOut: number };
+  readonly epochs: number;
+  readonly backend: string;
+  readonly wallTimeMs: number;
+  readonly date: string;
+  readonly sha256: string;
+  readonly command: string;
+}

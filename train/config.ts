@@ -21,6 +21,10 @@ export interface TrainConfig {
   resetDiscriminatorAt: number[];
   backend: BackendChoice;
   out: string;
+  /** Record the classifier-FID every N iterations (0 = never). */
+  evalInterval: number;
+  /** Generator samples behind each training-time FID. */
+  evalSamples: number;
 }
 
 /** The seed's defaults (GANs in Action ch. 3, as in the notebook). */
@@ -40,6 +44,8 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = {
   resetDiscriminatorAt: [],
   backend: 'auto',
   out: '',
+  evalInterval: 0,
+  evalSamples: 1000,
 };
 
 /** Named flag bundles. `seed-burn-in`: the notebook's 20,000 iterations, D reset, 20,000 more. */
@@ -74,6 +80,8 @@ export const TRAIN_FLAGS: Readonly<Record<string, FlagSpec>> = {
   'reset-discriminator-at': { key: 'resetDiscriminatorAt', kind: 'int-list', min: 1, help: 're-initialise D after these iterations (comma-separated or repeated)' },
   backend: { key: 'backend', kind: 'enum', values: ['auto', ...BACKEND_NAMES], help: 'tfjs backend; auto tries tensorflow-gpu, tensorflow, wasm, cpu' },
   out: { key: 'out', kind: 'string', help: 'run folder (default runs/<date>-<model>)' },
+  'eval-interval': { key: 'evalInterval', kind: 'int', min: 0, help: 'record the classifier-FID every N iterations (needs models/classifier; 0 = off)' },
+  'eval-samples': { key: 'evalSamples', kind: 'int', min: 2, max: 100000, help: 'generator samples behind each training-time FID' },
 };
 
 /** Flags that are not configuration values. */
@@ -170,7 +178,7 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
 }
 
 /** Flags a resumed run may change; everything else is fixed by the run's saved config. */
-export const RESUMABLE_KEYS: ReadonlyArray<keyof TrainConfig> = ['iterations', 'sampleInterval', 'checkpointInterval', 'backend'];
+export const RESUMABLE_KEYS: ReadonlyArray<keyof TrainConfig> = ['iterations', 'sampleInterval', 'checkpointInterval', 'backend', 'evalInterval', 'evalSamples'];
 
 /** Merges overrides over a base config and checks the cross-field rules. */
 export function resolveConfig(base: Readonly<TrainConfig>, overrides: Partial<TrainConfig>): TrainConfig {

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { gunzipSync } from 'node:zlib';
+import { Prng } from '../shared/prng.ts';
 
 /** An in-memory image data set, pixels scaled to [-1, 1] like the seed (`x / 127.5 - 1`). */
 export interface Dataset {
@@ -146,4 +147,26 @@ export async function loadDataset(spec: string): Promise<Dataset> {
     return datasetFromIdx(images, labels, { images: imagesPath, labels: labelsPath });
   }
   throw new Error(`Expected 'mnist' or 'idx:<images>[,<labels>]' for --data but received '${spec}'`);
+}
+
+/**
+ * A seeded train / held-out split of `count` items: a Fisher-Yates shuffle, the last `heldOut` held
+ * out. The classifier and the evaluation call it with the same seed, so they agree on the split.
+ */
+export function splitIndices(count: number, heldOut: number, seed: number): { train: number[]; heldOut: number[] } {
+  const order = Array.from({ length: count }, (_, i) => i);
+  const prng = new Prng(seed);
+  for (let i = count - 1; i > 0; i--) {
+    const j = prng.nextInt(i + 1);
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return { train: order.slice(0, count - heldOut), heldOut: order.slice(count - heldOut) };
+}
+
+/** The images at `indices`, as one [n, h, w, 1] array. */
+export function gatherImages(data: Dataset, indices: readonly number[]): Float32Array {
+  const size = data.height * data.width;
+  const out = new Float32Array(indices.length * size);
+  indices.forEach((k, i) => out.set(data.images.subarray(k * size, (k + 1) * size), i * size));
+  return out;
 }

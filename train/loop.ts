@@ -44,6 +44,8 @@ export interface RunContext {
   readonly shouldStop?: () => boolean;
   /** Continue from the run folder's checkpoint. */
   readonly resume?: boolean;
+  /** Scores the generator (classifier-FID) every `config.evalInterval` iterations. */
+  readonly evaluate?: (generator: tf.LayersModel) => number;
 }
 
 /** How a run ended. */
@@ -54,8 +56,11 @@ export interface TrainResult {
   readonly stopped: boolean;
 }
 
-/** A metrics file line: a report, or an event such as a discriminator reset. */
-export type MetricsLine = (MetricRecord & { readonly elapsedMs: number }) | { readonly iteration: number; readonly event: string };
+/** A metrics file line: a report, a classifier-FID, or an event such as a discriminator reset. */
+export type MetricsLine =
+  | (MetricRecord & { readonly elapsedMs: number })
+  | { readonly iteration: number; readonly fid: number }
+  | { readonly iteration: number; readonly event: string };
 
 /** The seed's report line: `iteration [D loss: x, acc.: y%] [G loss: z]`. */
 export function formatReport(r: MetricRecord): string {
@@ -194,6 +199,11 @@ async function trainGan(ctx: RunContext): Promise<TrainResult> {
       }
       tf.dispose([real, z, fake, z2, gLoss, dReal.loss, dReal.accuracy, dFake.loss, dFake.accuracy]);
 
+      if (ctx.evaluate && config.evalInterval > 0 && (iteration % config.evalInterval === 0 || iteration === config.iterations)) {
+        const fid = ctx.evaluate(generator);
+        log(`${iteration} [classifier-FID: ${fid.toFixed(3)} over ${config.evalSamples} samples]`);
+        await appendFile(join(runDir, RUN_FILES.metrics), `${JSON.stringify({ iteration, fid })}\n`);
+      }
       if (config.resetDiscriminatorAt.includes(iteration)) {
         // The seed's burn-in: a new apprentice curator, same forger.
         discriminator.dispose();
@@ -215,8 +225,10 @@ async function trainGan(ctx: RunContext): Promise<TrainResult> {
     } else {
       await saveLayersModel(generator, join(runDir, RUN_FILES.generator));
       await saveLayersModel(discriminator, join(runDir, RUN_FILES.discriminator));
-      const records = (await readMetrics(runDir)).filter(isReport);
-      if (records.length > 0) await writeFileAtomic(join(runDir, RUN_FILES.curves), curvesPng(records, config.resetDiscriminatorAt));
+      const lines = await readMetrics(runDir);
+      const records = lines.filter(isReport);
+      const fids = lines.filter((l): l is { iteration: number; fid: number } => 'fid' in l);
+      if (records.length > 0) await writeFileAtomic(join(runDir, RUN_FILES.curves), curvesPng(records, config.resetDiscriminatorAt, fids));
     }
     await writeRunConfig(runDir, config, dataset, ctx.backend, { iterationsDone: iteration, wallMs: Math.round(elapsed()), final: last });
   } finally {

@@ -57,8 +57,14 @@ function panel(y0: number, title: string, xs: readonly number[], series: Series[
   return parts.join('\n');
 }
 
-/** The SVG of a run's loss and accuracy curves against iteration (dashed lines: D resets). */
-export function curvesSvg(records: readonly MetricRecord[], resets: readonly number[] = []): string {
+/** A classifier-FID measurement during training. */
+export interface FidRecord {
+  readonly iteration: number;
+  readonly fid: number;
+}
+
+/** The SVG of a run's loss and accuracy curves (and classifier-FID when measured) against iteration. */
+export function curvesSvg(records: readonly MetricRecord[], resets: readonly number[] = [], fids: readonly FidRecord[] = []): string {
   const xs = records.map((r) => r.iteration);
   const body = [
     panel(0, 'Losses', xs, [
@@ -67,14 +73,17 @@ export function curvesSvg(records: readonly MetricRecord[], resets: readonly num
     ], undefined, resets),
     panel(PANEL_H, 'Discriminator accuracy (%)', xs, [{ label: 'accuracy', color: '#2ca02c', values: records.map((r) => 100 * r.dAccuracy) }], [0, 100], resets),
   ];
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${2 * PANEL_H}" font-family="DejaVu Sans, sans-serif">
+  if (fids.length > 0) {
+    body.push(panel(2 * PANEL_H, 'Classifier-FID (lower is better)', fids.map((f) => f.iteration), [{ label: 'FID', color: '#9467bd', values: fids.map((f) => f.fid) }], undefined, resets));
+  }
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${body.length * PANEL_H}" font-family="DejaVu Sans, sans-serif">
 <rect width="100%" height="100%" fill="white"/>
 ${body.join('\n')}
 </svg>`;
 }
 
 /** Renders the curves to PNG bytes (text needs a system font; lines render without one). */
-export function curvesPng(records: readonly MetricRecord[], resets: readonly number[] = []): Buffer {
+export function curvesPng(records: readonly MetricRecord[], resets: readonly number[] = [], fids: readonly FidRecord[] = []): Buffer {
   if (records.length === 0) throw new Error('No metric records to plot');
-  return new Resvg(curvesSvg(records, resets), { font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' } }).render().asPng();
+  return new Resvg(curvesSvg(records, resets, fids), { font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' } }).render().asPng();
 }

@@ -4,6 +4,7 @@ import { DEFAULT_CONFIG, parseTrainArgs, RESUMABLE_KEYS, resolveConfig, trainHel
 import { loadDataset } from './data.ts';
 import { RUN_FILES, train, type TrainResult } from './loop.ts';
 import { createProgress } from './progress.ts';
+import { createFidMonitor } from './fid-monitor.ts';
 import { kernelsFor, startBackend } from './setup.ts';
 
 /** What a finished `runTraining` reports. */
@@ -59,6 +60,7 @@ export async function runTraining(argv: string[]): Promise<TrainingOutcome | nul
       tick: progress.tick,
       shouldStop: () => stop,
       resume: args.resume !== null,
+      evaluate: config.evalInterval > 0 ? await createFidMonitor('models', config.evalSamples, config.latentDim) : undefined,
     });
     progress.stop();
     const rate = result.iteration > 0 ? ` (${(result.wallMs / Math.max(1, result.iteration)).toFixed(1)} ms/iteration overall)` : '';

@@ -1,0 +1,54 @@
+import * as tf from '@tensorflow/tfjs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ClassifierManifest } from '../shared/manifest.ts';
+import { fitFeatures, frechetDistance, type GaussianFit } from '../shared/metrics.ts';
+import { sampleLatents } from '../shared/prng.ts';
+import { gatherImages, loadMnist, splitIndices } from './data.ts';
+import { forward } from './forward.ts';
+import { loadLayersModelFile } from './model-io.ts';
+
+/** Seed of the fixed latents the training-time FID uses (independent of the run seed). */
+const FID_SEED = 31337;
+
+/** Classifier features of images, in batches, as one array. */
+function features(classifier: tf.LayersModel, images: Float32Array, n: number, h: number, w: number): Float32Array {
+  const parts: Float32Array[] = [];
+  for (let start = 0; start < n; start += 500) {
+    const count = Math.min(500, n - start);
+    parts.push(tf.tidy(() => {
+      const out = classifier.predict(tf.tensor4d(images.subarray(start * h * w, (start + count) * h * w), [count, h, w, 1])) as tf.Tensor[];
+      return out[1]!.dataSync() as Float32Array;
+    }));
+  }
+  const all = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    all.set(p, offset);
+    offset += p.length;
+  }
+  return all;
+}
+
+/**
+ * The classifier-FID during training (`--eval-interval`): the tfjs copy of the shipped classifier
+ * (`models/classifier.tfjs`), the held-out split its manifest records, and `samples` generator outputs
+ * from fixed latents. Returns a function of the generator; the numbers are comparable along a run,
+ * and with `npm run eval` up to the smaller sample count.
+ */
+export async function createFidMonitor(modelsDir: string, samples: number, latentDim: number): Promise<(generator: tf.LayersModel) => number> {
+  const manifest = JSON.parse(await readFile(join(modelsDir, 'classifier.json'), 'utf8').catch(() => {
+    throw new Error(`--eval-interval needs the classifier: ${modelsDir}/classifier.json is missing (npm run train:classifier)`);
+  })) as ClassifierManifest;
+  const classifier = await loadLayersModelFile(join(modelsDir, 'classifier.tfjs', 'model.json'));
+  const data = loadMnist();
+  const split = splitIndices(data.count, manifest.split.heldOut, manifest.split.seed);
+  const featureSize = manifest.outputs[1]!.shape[1] as number;
+  const real: GaussianFit = fitFeatures(features(classifier, gatherImages(data, split.heldOut), split.heldOut.length, 28, 28), split.heldOut.length, featureSize);
+  const z = sampleLatents(FID_SEED, samples, latentDim);
+  return (generator) => {
+    const images = tf.tidy(() => forward(generator, tf.tensor2d(z, [samples, latentDim]), false).dataSync() as Float32Array);
+    const [, h, w] = generator.outputs[0]!.shape as [null, number, number];
+    return frechetDistance(fitFeatures(features(classifier, images, samples, h, w), samples, featureSize), real);
+  };
+}
