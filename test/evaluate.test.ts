@@ -1,0 +1,85 @@
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFile, mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, test } from 'node:test';
+import { PNG } from 'pngjs';
+import type { ClassifierManifest, ModelManifest } from '../shared/manifest.ts';
+import { DEFAULT_CONFIG } from '../train/config.ts';
+import { loadMnist } from '../train/data.ts';
+import { createFidMonitor } from '../train/fid-monitor.ts';
+import { readMetrics, RUN_FILES, train } from '../train/loop.ts';
+import { registerWasmConvKernels } from '../train/wasm-conv-kernels.ts';
+import { registerWasmKernels } from '../train/wasm-kernels.ts';
+import type { Evaluation } from '../serve/evaluate.ts';
+
+const root = join(import.meta.dirname, '..');
+const models = join(root, 'models');
+
+before(async () => {
+  tf.enableProdMode();
+  await tf.setBackend('wasm');
+  registerWasmKernels();
+  registerWasmConvKernels();
+});
+
+const evalCli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(root, 'serve', 'eval-main.ts'), ...args], { encoding: 'utf8', cwd: root });
+
+test('the shipped classifier reaches 98% on the held-out digits', async () => {
+  const m = JSON.parse(await readFile(join(models, 'classifier.json'), 'utf8')) as ClassifierManifest;
+  assert.ok(m.heldOutAccuracy >= 0.98, `held-out accuracy ${m.heldOutAccuracy}`);
+  assert.deepEqual(m.split, { seed: m.split.seed, train: 9000, heldOut: 1000 });
+  assert.match(m.command, /^npm run train:classifier/);
+});
+
+test('npm run eval is seeded, writes JSON beside the model and into its manifest, and has reference rows', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'ganforge-eval-'));
+  for (const f of ['classifier.onnx', 'classifier.json', 'dense.onnx', 'dense.json']) await copyFile(join(models, f), join(dir, f));
+  const run = (target: string, seed = '3') => {
+    const r = evalCli([target, '--samples', '400', '--seed', seed, '--models-dir', dir]);
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout;
+  };
+  run('dense');
+  const first = JSON.parse(await readFile(join(dir, 'dense.eval.json'), 'utf8')) as Evaluation;
+  run('dense');
+  const second = JSON.parse(await readFile(join(dir, 'dense.eval.json'), 'utf8')) as Evaluation;
+  assert.deepEqual({ ...first, date: '' }, { ...second, date: '' });
+  assert.equal(first.samples, 400);
+  assert.equal(first.classHistogram.reduce((a, b) => a + b, 0), 400);
+  assert.ok(first.fid > 0 && first.inceptionScore > 1 && first.inceptionScore <= 10);
+  const manifest = JSON.parse(await readFile(join(dir, 'dense.json'), 'utf8')) as ModelManifest;
+  assert.deepEqual(manifest.evaluation, second);
+  run('dense', '4');
+  const other = JSON.parse(await readFile(join(dir, 'dense.eval.json'), 'utf8')) as Evaluation;
+  assert.notEqual(other.fid, first.fid);
+
+  assert.match(run('real'), /^real: classifier-FID [\d.]+, IS [\d.]+/);
+  const real = JSON.parse(await readFile(join(dir, 'reference-real.eval.json'), 'utf8')) as Evaluation;
+  assert.equal(real.samples, 9000);
+  assert.ok(real.fid < first.fid, `real digits (${real.fid}) score better than the dense GAN (${first.fid})`);
+  run('gaussian');
+  const gauss = JSON.parse(await readFile(join(dir, 'reference-gaussian.eval.json'), 'utf8')) as Evaluation;
+  assert.ok(gauss.fid > real.fid);
+
+  const bad = evalCli(['nope', '--models-dir', dir]);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /nope\.onnx: cannot read \(ENOENT\); expected a model name in .*, an \.onnx file, 'real' or 'gaussian'/);
+  assert.match(evalCli(['dense', '--samples', 'lots']).stderr, /Expected integer between 2 and 100000 for --samples but received 'lots'/);
+});
+
+test('--eval-interval records the classifier-FID in the metrics file and the curve plot', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'ganforge-fid-'));
+  const config = { ...DEFAULT_CONFIG, iterations: 20, batchSize: 16, sampleInterval: 10, checkpointInterval: 10, evalInterval: 10, evalSamples: 200, out: dir };
+  const lines: string[] = [];
+  const monitor = await createFidMonitor(models, config.evalSamples, config.latentDim);
+  await train({ config, runDir: dir, dataset: loadMnist(), backend: 'wasm', log: (l) => lines.push(l), evaluate: monitor });
+  const fids = (await readMetrics(dir)).filter((l) => 'fid' in l);
+  assert.deepEqual(fids.map((f) => f.iteration), [10, 20]);
+  assert.ok(lines.some((l) => /^10 \[classifier-FID: [\d.]+ over 200 samples\]$/.test(l)));
+  const plot = PNG.sync.read(await readFile(join(dir, RUN_FILES.curves)));
+  assert.equal(plot.height, 3 * 260, 'a third panel for the FID');
+});
