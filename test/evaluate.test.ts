@@ -83,3 +83,11 @@ test('--eval-interval records the classifier-FID in the metrics file and the cur
   const plot = PNG.sync.read(await readFile(join(dir, RUN_FILES.curves)));
   assert.equal(plot.height, 3 * 260, 'a third panel for the FID');
 });
+
+test('training shifts move digits and fill with the background', async () => {
+  const { shiftImage } = await import('../train/classifier.ts');
+  const src = Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  const dst = new Float32Array(10).fill(0);
+  shiftImage(src, dst, 1, 3, 3, 1, -1);
+  assert.deepEqual(Array.from(dst), [0, -1, 4, 5, -1, 7, 8, -1, -1, -1]);
+});
