@@ -67,7 +67,7 @@ runCli(async () => {
     wallTimeMs: Math.round(performance.now() - t0),
     date: new Date().toISOString(),
     sha256: createHash('sha256').update(onnx).digest('hex'),
-    command: `npm run train:classifier -- ${argv.join(' ')}`.trim(),
+    command: argv.length > 0 ? `npm run train:classifier -- ${argv.join(' ')}` : 'npm run train:classifier',
   };
   await writeFileAtomic(join(dir, 'classifier.onnx'), onnx);
   await saveLayersModel(exportModel, join(dir, 'classifier.tfjs'));
