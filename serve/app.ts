@@ -6,6 +6,7 @@ import { Gauge, Registry } from 'prom-client';
 import { defaultColumns } from '../shared/grid.ts';
 import { sampleLatents } from '../shared/prng.ts';
 import { Batcher } from './batcher.ts';
+import { ByteLru } from './lru.ts';
 import { HttpError, parseQuery, sampleQuery } from './query.ts';
 import type { LoadedModel } from './registry.ts';
 import { configureSharp, renderGridPng } from './render.ts';
@@ -24,6 +25,8 @@ export interface AppOptions {
   readonly maxBatchImages?: number;
   /** The built web demo (web-demo/dist), served at / when given. */
   readonly webDemoDir?: string;
+  /** Memory for rendered seeded grids, in bytes (0 = no cache). Default 32 MiB. */
+  readonly cacheBytes?: number;
 }
 
 /** Bumped when the PNG rendering changes, so old ETags stop matching. */
@@ -45,11 +48,13 @@ export function createApp(options: AppOptions): { app: Hono; batchers: Map<strin
   if (!models.has(defaultModel)) throw new Error(`Default model '${defaultModel}' is not loaded`);
   configureSharp();
   const randomSeed = options.randomSeed ?? (() => randomInt(0, 2 ** 32 - 1));
+  const cache = new ByteLru<Buffer>(options.cacheBytes ?? 32 * 2 ** 20);
   const batchers = new Map([...models].map(([name, m]) => [name, new Batcher(m, options.maxBatchImages ?? 1024)]));
   const registry = new Registry();
   const { printMetrics, registerMetrics } = prometheus({ registry, collectDefaultMetrics: true, prefix: 'ganforge_' });
   const batchGauge = new Gauge({ name: 'ganforge_generator_batches', help: 'onnxruntime run() calls so far', labelNames: ['model'], registers: [registry] });
   const imageGauge = new Gauge({ name: 'ganforge_generator_images', help: 'images generated so far', labelNames: ['model'], registers: [registry] });
+  const cacheGauge = new Gauge({ name: 'ganforge_png_cache', help: 'seeded PNG cache: hits, misses and bytes held', labelNames: ['kind'], registers: [registry] });
 
   const app = new Hono();
   app.use('*', registerMetrics);
@@ -89,17 +94,21 @@ export function createApp(options: AppOptions): { app: Hono; batchers: Map<strin
     const seed = q.seed ?? randomSeed();
     c.header('X-Seed', String(seed));
     c.header('X-Model', name);
-    if (seeded) {
-      // Same model file, seed and options give the same bytes: the ETag is known before rendering.
-      const key = JSON.stringify([RENDER_VERSION, models.get(name)!.manifest.sha256, seed, grid]);
-      const etag = `"${createHash('sha256').update(key).digest('base64url').slice(0, 27)}"`;
-      c.header('ETag', etag);
-      c.header('Cache-Control', 'public, max-age=31536000, immutable');
-      if (c.req.header('If-None-Match')?.split(',').some((t) => t.trim() === etag)) return c.body(null, 304);
-    } else {
+    if (!seeded) {
       c.header('Cache-Control', 'no-store');
+      return c.body(new Uint8Array(await render(name, seed, grid)), 200, { 'Content-Type': 'image/png' });
     }
-    const png = await render(name, seed, grid);
+    // Same model file, seed and options give the same bytes: the ETag is known before rendering.
+    const key = JSON.stringify([RENDER_VERSION, models.get(name)!.manifest.sha256, seed, grid]);
+    const etag = `"${createHash('sha256').update(key).digest('base64url').slice(0, 27)}"`;
+    c.header('ETag', etag);
+    c.header('Cache-Control', 'public, max-age=31536000, immutable');
+    if (c.req.header('If-None-Match')?.split(',').some((t) => t.trim() === etag)) return c.body(null, 304);
+    let png = cache.get(etag);
+    if (!png) {
+      png = await render(name, seed, grid);
+      cache.set(etag, png);
+    }
     return c.body(new Uint8Array(png), 200, { 'Content-Type': 'image/png' });
   });
 
@@ -133,6 +142,9 @@ export function createApp(options: AppOptions): { app: Hono; batchers: Map<strin
       batchGauge.set({ model: name }, b.batches);
       imageGauge.set({ model: name }, b.images);
     }
+    cacheGauge.set({ kind: 'hits' }, cache.hits);
+    cacheGauge.set({ kind: 'misses' }, cache.misses);
+    cacheGauge.set({ kind: 'bytes' }, cache.size);
     return printMetrics(c);
   });
 

@@ -129,6 +129,30 @@ test('/models, /healthz and /metrics', async () => {
   assert.match(metrics, /ganforge_generator_images\{model="dense"\} \d+/);
 });
 
+test('repeated seeded requests are served from the PNG cache without running the model', async () => {
+  const b = batchers.get('dense')!;
+  const first = new Uint8Array(await (await app.request('/sample?n=8&seed=31337&scale=2')).arrayBuffer());
+  const images = b.images;
+  const again = new Uint8Array(await (await app.request('/sample?n=8&seed=31337&scale=2')).arrayBuffer());
+  assert.equal(b.images, images, 'no new images generated');
+  assert.deepEqual(again, first);
+  assert.match(await (await app.request('/metrics')).text(), /ganforge_png_cache\{kind="hits"\} [1-9]/);
+});
+
+test('the byte-bounded LRU evicts the least recently used entries', async () => {
+  const { ByteLru } = await import('../serve/lru.ts');
+  const lru = new ByteLru<Uint8Array>(10);
+  lru.set('a', new Uint8Array(4));
+  lru.set('b', new Uint8Array(4));
+  lru.get('a');
+  lru.set('c', new Uint8Array(4));
+  assert.equal(lru.get('b'), undefined, 'b was least recent');
+  assert.ok(lru.get('a') && lru.get('c'));
+  assert.equal(lru.size, 8);
+  lru.set('huge', new Uint8Array(11));
+  assert.equal(lru.get('huge'), undefined);
+});
+
 test('concurrent requests are batched into fewer onnxruntime runs, and every response is right', async () => {
   const b = batchers.get('dense')!;
   const before = b.batches;
