@@ -4,12 +4,13 @@ import { Hono } from 'hono';
 import { createHash, randomInt } from 'node:crypto';
 import { Gauge, Registry } from 'prom-client';
 import { defaultColumns } from '../shared/grid.ts';
+import { latentWalk } from '../shared/latent.ts';
 import { sampleLatents } from '../shared/prng.ts';
 import { Batcher } from './batcher.ts';
 import { ByteLru } from './lru.ts';
-import { HttpError, parseQuery, sampleQuery } from './query.ts';
+import { HttpError, interpolateQuery, parseQuery, sampleQuery } from './query.ts';
 import type { LoadedModel } from './registry.ts';
-import { configureSharp, renderGridPng } from './render.ts';
+import { configureSharp, renderAnimation, renderGridPng } from './render.ts';
 
 /** What the app serves. */
 export interface AppOptions {
@@ -83,12 +84,26 @@ export function createApp(options: AppOptions): { app: Hono; batchers: Map<strin
     return renderGridPng(images, grid.n, model.height, model.width, { cols: grid.cols, scale: grid.scale, padding: grid.padding });
   };
 
-  app.get('/sample', async (c) => {
-    const q = parseQuery(sampleQuery, c.req.query());
-    const name = q.model ?? defaultModel;
+  /** The model a request names (or the default), or a 404 naming the available ones. */
+  const modelFor = (requested: string | undefined): string => {
+    const name = requested ?? defaultModel;
     if (!models.has(name)) {
       throw new HttpError(404, `Unknown model '${name}' (available: ${[...models.keys()].join(', ')})`, 'model', `one of ${[...models.keys()].join(', ')}`, name);
     }
+    return name;
+  };
+
+  /** ETag and immutable caching for a deterministic response; true when the client already has it. */
+  const immutable = (c: { header: (k: string, v: string) => void; req: { header: (k: string) => string | undefined } }, key: unknown[]): { etag: string; fresh: boolean } => {
+    const etag = `"${createHash('sha256').update(JSON.stringify([RENDER_VERSION, ...key])).digest('base64url').slice(0, 27)}"`;
+    c.header('ETag', etag);
+    c.header('Cache-Control', 'public, max-age=31536000, immutable');
+    return { etag, fresh: c.req.header('If-None-Match')?.split(',').some((t) => t.trim() === etag) ?? false };
+  };
+
+  app.get('/sample', async (c) => {
+    const q = parseQuery(sampleQuery, c.req.query());
+    const name = modelFor(q.model);
     const grid = gridOptions(q);
     const seeded = q.seed !== undefined;
     const seed = q.seed ?? randomSeed();
@@ -99,17 +114,36 @@ export function createApp(options: AppOptions): { app: Hono; batchers: Map<strin
       return c.body(new Uint8Array(await render(name, seed, grid)), 200, { 'Content-Type': 'image/png' });
     }
     // Same model file, seed and options give the same bytes: the ETag is known before rendering.
-    const key = JSON.stringify([RENDER_VERSION, models.get(name)!.manifest.sha256, seed, grid]);
-    const etag = `"${createHash('sha256').update(key).digest('base64url').slice(0, 27)}"`;
-    c.header('ETag', etag);
-    c.header('Cache-Control', 'public, max-age=31536000, immutable');
-    if (c.req.header('If-None-Match')?.split(',').some((t) => t.trim() === etag)) return c.body(null, 304);
+    const { etag, fresh } = immutable(c, [models.get(name)!.manifest.sha256, seed, grid]);
+    if (fresh) return c.body(null, 304);
     let png = cache.get(etag);
     if (!png) {
       png = await render(name, seed, grid);
       cache.set(etag, png);
     }
     return c.body(new Uint8Array(png), 200, { 'Content-Type': 'image/png' });
+  });
+
+  app.get('/interpolate', async (c) => {
+    const q = parseQuery(interpolateQuery, c.req.query());
+    const name = modelFor(q.model);
+    const model = models.get(name)!;
+    const steps = q.steps ?? 10;
+    const format = q.format ?? 'png';
+    const scale = q.scale ?? (format === 'png' ? 1 : 4);
+    const options = { steps, format, scale, padding: q.padding ?? 2, delay: q.delay ?? 100 };
+    c.header('X-Model', name);
+    const { etag, fresh } = immutable(c, ['interpolate', model.manifest.sha256, q.from, q.to, options]);
+    if (fresh) return c.body(null, 304);
+    let body = cache.get(etag);
+    if (!body) {
+      const frames = await batchers.get(name)!.generate(latentWalk(q.from, q.to, steps, model.manifest.latentDim), steps);
+      body = format === 'png'
+        ? await renderGridPng(frames, steps, model.height, model.width, { cols: steps, scale, padding: options.padding })
+        : await renderAnimation(frames, steps, model.height, model.width, { scale, delay: options.delay, format });
+      cache.set(etag, body);
+    }
+    return c.body(new Uint8Array(body), 200, { 'Content-Type': `image/${format}` });
   });
 
   // A fixed PNG rendered once: a stable picture for docs, and the benchmark's floor.

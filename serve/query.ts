@@ -29,6 +29,18 @@ export const sampleQuery = z.strictObject({
 });
 export type SampleQuery = z.infer<typeof sampleQuery>;
 
+/** GET /interpolate. */
+export const interpolateQuery = z.strictObject({
+  from: intParam(0, 0xffffffff),
+  to: intParam(0, 0xffffffff),
+  steps: intParam(2, 64).optional(),
+  format: z.enum(['png', 'gif', 'webp'], { error: 'one of png, gif, webp' }).optional(),
+  scale: intParam(1, 8).optional(),
+  padding: intParam(0, 32).optional(),
+  delay: intParam(20, 5000).optional(),
+  model: modelParam.optional(),
+});
+
 /** A bad request: status, and the fields of the JSON error body. */
 export class HttpError extends Error {
   constructor(
@@ -54,5 +66,6 @@ export function parseQuery<S extends z.ZodType>(schema: S, query: Record<string,
   }
   const parameter = String(issue.path[0] ?? '');
   const received = query[parameter] ?? '';
+  if (!(parameter in query)) throw new HttpError(400, `Expected ${issue.message} for ${parameter} but it is missing`, parameter, issue.message, '');
   throw new HttpError(400, `Expected ${issue.message} for ${parameter} but received '${received}'`, parameter, issue.message, received);
 }

@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import type { Browser, Page } from 'playwright-core';
 import { PNG } from 'pngjs';
+import { latentWalk } from '../shared/latent.ts';
 import { sampleLatents } from '../shared/prng.ts';
 import { createApp } from '../serve/app.ts';
 import { ProviderSelector } from '../serve/providers.ts';
@@ -43,6 +44,7 @@ interface PageApi {
   backend: string;
   threads: number;
   generate(seed: number): Promise<{ floats: number[]; ms: number }>;
+  walk(from: number, to: number, steps?: number): Promise<number[]>;
 }
 
 async function openDemo(page: Page, url: string): Promise<{ backend: string; threads: number }> {
@@ -118,6 +120,25 @@ test('controls: typed seeds, bad seeds, new grids and latent sliders, all from t
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
   assert.ok(width <= 390, `no horizontal scrolling on a phone (${width}px)`);
   await page.screenshot({ path: join(outputDir, 'web-demo-phone.png'), fullPage: true });
+  await context.close();
+});
+
+test('the latent walk animates client-side with the frames of GET /interpolate', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await openDemo(page, `${base}/?seed=3`);
+  const frames = await page.evaluate(async () => (await (window as unknown as { ganforge: Promise<PageApi> }).ganforge).walk(3, 4, 6));
+  const out = await models.get('dense')!.session.run({ latent: new ort.Tensor('float32', latentWalk(3, 4, 6, 100), [6, 100]) });
+  assert.ok(maxAbsDiff(frames, out.image!.data as Float32Array) <= 1e-5);
+  const strip = PNG.sync.read(Buffer.from(await (await fetch(`${base}/interpolate?from=3&to=4&steps=6&padding=0`)).arrayBuffer()));
+  // The canvas ends on the first frame (there and back): compare it with the strip's first cell.
+  const shown = await page.evaluate(() => {
+    const c = document.getElementById('walk') as HTMLCanvasElement;
+    return Array.from(c.getContext('2d')!.getImageData(0, 0, 28, 28).data.filter((_, i) => i % 4 === 0));
+  });
+  let worst = 0;
+  for (let y = 0; y < 28; y++) for (let x = 0; x < 28; x++) worst = Math.max(worst, Math.abs(shown[y * 28 + x]! - strip.data[4 * (y * strip.width + x)]!));
+  assert.ok(worst <= 1, `walk frame differs from the server's by ${worst} grey levels`);
   await context.close();
 });
 

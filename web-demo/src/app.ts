@@ -2,6 +2,7 @@
 import type * as Ort from 'onnxruntime-web';
 import { defaultColumns, layoutGrid } from '../../shared/grid.ts';
 import type { ModelManifest } from '../../shared/manifest.ts';
+import { latentWalk } from '../../shared/latent.ts';
 import { sampleLatents } from '../../shared/prng.ts';
 
 /** The page's generator state, also exposed as `window.ganforge` for tests and curious visitors. */
@@ -11,6 +12,8 @@ interface Ganforge {
   model: string;
   /** Generates the grid for a seed, draws it, and returns the raw generator output. */
   generate(seed: number): Promise<{ floats: number[]; ms: number }>;
+  /** Animates the latent walk between two seeds; resolves with every frame's generator output. */
+  walk(from: number, to: number, steps?: number): Promise<number[]>;
 }
 
 const N = 16;
@@ -105,6 +108,20 @@ async function start(): Promise<Ganforge> {
       await drawDigit();
       return { floats: Array.from(floats), ms };
     },
+    async walk(from: number, to: number, steps = 10) {
+      const m = manifests.get(select.value)!;
+      const [, h, w] = m.outputs[0]!.shape as [unknown, number, number];
+      const frames = await run(select.value, latentWalk(from, to, steps, m.latentDim), steps);
+      const canvas = $<HTMLCanvasElement>('walk');
+      const size = h * w;
+      // There and back at 10 frames a second.
+      const order = [...Array(steps).keys(), ...[...Array(steps).keys()].reverse()];
+      for (const i of order) {
+        draw(canvas, frames.subarray(i * size, (i + 1) * size), 1, h, w, 1, 0);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return Array.from(frames);
+    },
   };
 
   const sliders = $('sliders');
@@ -142,6 +159,15 @@ async function start(): Promise<Ganforge> {
     void api.generate(Number(value));
   });
   $('new-grid').addEventListener('click', () => void api.generate(randomSeed()));
+  $('walk-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const value = $<HTMLInputElement>('walk-to').value.trim();
+    if (!/^\d{1,10}$/.test(value) || Number(value) > 4294967295) {
+      status(`Expected integer between 0 and 4294967295 for the seed to walk to but received '${value}'.`);
+      return;
+    }
+    void api.walk(Number($<HTMLInputElement>('seed').value), Number(value));
+  });
   select.addEventListener('change', () => void api.generate(Number($<HTMLInputElement>('seed').value) || 0));
   $('runtime').textContent = `Runtime: onnxruntime-web on ${backend === 'webgpu' ? 'WebGPU' : `WASM, ${threads} thread${threads > 1 ? 's' : ''}${crossOriginIsolated ? '' : ' (page not cross-origin isolated)'}`}.`;
   await api.generate(Number(new URLSearchParams(location.search).get('seed') ?? randomSeed()) >>> 0);
