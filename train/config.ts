@@ -25,6 +25,8 @@ export interface TrainConfig {
   evalInterval: number;
   /** Generator samples behind each training-time FID. */
   evalSamples: number;
+  /** How G makes the D step's fakes: 'inference' (Keras' predict, the seed) or 'training' (batch statistics). */
+  fakeMode: 'inference' | 'training';
 }
 
 /** The seed's defaults (GANs in Action ch. 3, as in the notebook). */
@@ -46,6 +48,7 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = {
   out: '',
   evalInterval: 0,
   evalSamples: 1000,
+  fakeMode: 'inference',
 };
 
 /** Named flag bundles. `seed-burn-in`: the notebook's 20,000 iterations, D reset, 20,000 more. */
@@ -81,6 +84,7 @@ export const TRAIN_FLAGS: Readonly<Record<string, FlagSpec>> = {
   backend: { key: 'backend', kind: 'enum', values: ['auto', ...BACKEND_NAMES], help: 'tfjs backend; auto tries tensorflow-gpu, tensorflow, wasm, cpu' },
   out: { key: 'out', kind: 'string', help: 'run folder (default runs/<date>-<model>)' },
   'eval-interval': { key: 'evalInterval', kind: 'int', min: 0, help: 'record the classifier-FID every N iterations (needs models/classifier; 0 = off)' },
+  'fake-mode': { key: 'fakeMode', kind: 'enum', values: ['inference', 'training'], help: "G's batch-norm mode for the D step's fakes: inference (Keras' predict, as the seed) or training (batch statistics)" },
   'eval-samples': { key: 'evalSamples', kind: 'int', min: 2, max: 100000, help: 'generator samples behind each training-time FID' },
 };
 

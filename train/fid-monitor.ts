@@ -46,8 +46,14 @@ export async function createFidMonitor(modelsDir: string, samples: number, laten
   const featureSize = manifest.outputs[1]!.shape[1] as number;
   const real: GaussianFit = fitFeatures(features(classifier, gatherImages(data, split.heldOut), split.heldOut.length, 28, 28), split.heldOut.length, featureSize);
   const z = sampleLatents(FID_SEED, samples, latentDim);
+  // Conditional generators get the digits 0-9 in turn.
+  const labels = Int32Array.from({ length: samples }, (_, i) => i % 10);
   return (generator) => {
-    const images = tf.tidy(() => forward(generator, tf.tensor2d(z, [samples, latentDim]), false).dataSync() as Float32Array);
+    const images = tf.tidy(() => {
+      const zt = tf.tensor2d(z, [samples, latentDim]);
+      const input = generator.inputs.length === 2 ? [zt, tf.tensor2d(labels, [samples, 1], 'int32')] : zt;
+      return forward(generator, input, false).dataSync() as Float32Array;
+    });
     const [, h, w] = generator.outputs[0]!.shape as [null, number, number];
     return frechetDistance(fitFeatures(features(classifier, images, samples, h, w), samples, featureSize), real);
   };

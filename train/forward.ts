@@ -26,8 +26,8 @@ function denseUnfused(layer: tf.layers.Layer, x: tf.Tensor): tf.Tensor {
  * Runs a model forward for training. Sequential models are applied layer by layer so that Dense
  * layers take the unfused path above; anything else is the model's own `apply`.
  */
-export function forward(model: tf.LayersModel, x: tf.Tensor, training = true): tf.Tensor {
-  if (!(model instanceof tf.Sequential)) return model.apply(x, { training }) as tf.Tensor;
+export function forward(model: tf.LayersModel, x: tf.Tensor | tf.Tensor[], training = true): tf.Tensor {
+  if (Array.isArray(x) || !(model instanceof tf.Sequential)) return model.apply(x, { training }) as tf.Tensor;
   let y = x;
   for (const layer of model.layers) {
     y = layer.getClassName() === 'Dense' ? denseUnfused(layer, y) : (layer.apply(y, { training }) as tf.Tensor);

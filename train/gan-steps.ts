@@ -38,7 +38,7 @@ export type StepResult = {
 export function discriminatorStep(
   discriminator: tf.LayersModel,
   optimizer: tf.Optimizer,
-  images: tf.Tensor,
+  images: tf.Tensor | tf.Tensor[],
   label: 0 | 1,
   vars: tf.Variable[] = trainableVariables(discriminator),
 ): StepResult {
@@ -56,7 +56,8 @@ export function discriminatorStep(
 
 /**
  * One generator update: G's fakes go through D with the label "real" (the non-saturating loss) and
- * only G's variables are updated; D is not frozen, it is simply not in the variable list.
+ * only G's variables are updated; D is not frozen, it is simply not in the variable list. With
+ * `classes` (conditional GANs) both networks also see the digit labels.
  */
 export function generatorStep(
   generator: tf.LayersModel,
@@ -64,10 +65,12 @@ export function generatorStep(
   optimizer: tf.Optimizer,
   z: tf.Tensor,
   vars: tf.Variable[] = trainableVariables(generator),
+  classes?: tf.Tensor,
 ): tf.Scalar {
   return tf.tidy(() => {
     const { value, grads } = tf.variableGrads(() => {
-      return binaryCrossEntropy(forward(discriminator, forward(generator, z)), 1);
+      const fake = forward(generator, classes ? [z, classes] : z);
+      return binaryCrossEntropy(forward(discriminator, classes ? [fake, classes] : fake), 1);
     }, vars);
     optimizer.applyGradients(grads);
     return value;

@@ -11,7 +11,7 @@ import { forward } from './forward.ts';
 import { discriminatorStep, generatorStep, trainableVariables } from './gan-steps.ts';
 import { fitGaussian, sampleGaussian } from './gaussian.ts';
 import { saveLayersModel } from './model-io.ts';
-import { buildDiscriminator, buildGan, type BuildOptions } from './models.ts';
+import { buildDiscriminator, buildGan, CLASSES, type BuildOptions } from './models.ts';
 import { curvesPng, type MetricRecord } from './plot.ts';
 import { gridPng } from './png.ts';
 
@@ -77,14 +77,29 @@ function isReport(line: MetricsLine): line is MetricRecord & { elapsedMs: number
   return 'dLoss' in line;
 }
 
-/** Fills `out` with a random batch (with replacement, like the seed's randint) from the data set. */
-function realBatch(data: Dataset, prng: Prng, out: Float32Array): void {
+/**
+ * Fills `out` with a random batch (with replacement, like the seed's randint) from the data set, and
+ * `labels` with their digits when given.
+ */
+function realBatch(data: Dataset, prng: Prng, out: Float32Array, labels?: Int32Array): void {
   const size = data.height * data.width;
   const n = out.length / size;
   for (let i = 0; i < n; i++) {
     const k = prng.nextInt(data.count);
     out.set(data.images.subarray(k * size, (k + 1) * size), i * size);
+    if (labels) labels[i] = data.labels![k]!;
   }
+}
+
+/** Random digit labels for a conditional batch. */
+function randomLabels(prng: Prng, out: Int32Array): Int32Array {
+  for (let i = 0; i < out.length; i++) out[i] = prng.nextInt(CLASSES);
+  return out;
+}
+
+/** The labels of the progress grids' cells: 0-9, then 0-5. */
+export function gridLabels(n: number): Int32Array {
+  return Int32Array.from({ length: n }, (_, i) => i % CLASSES);
 }
 
 /** Trains the configured model; the gaussian baseline is fitted instead. */
@@ -116,7 +131,9 @@ async function writeRunConfig(runDir: string, config: TrainConfig, dataset: Data
 /** The seed's GAN loop with its reports, grids, resets and checkpoints. */
 async function trainGan(ctx: RunContext): Promise<TrainResult> {
   const { config, runDir, dataset, log } = ctx;
-  const kind = config.model as 'dense' | 'dcgan';
+  const kind = config.model as 'dense' | 'dcgan' | 'cgan';
+  const conditional = kind === 'cgan';
+  if (conditional && !dataset.labels) throw new Error(`${dataset.source}: the conditional GAN needs labels (give idx:<images>,<labels>)`);
   const t0 = performance.now();
   const imageShape = [dataset.height, dataset.width, 1] as const;
   const build = (seed: number): BuildOptions => ({ latentDim: config.latentDim, imageShape, seed, width: config.width });
@@ -148,7 +165,9 @@ async function trainGan(ctx: RunContext): Promise<TrainResult> {
   let gVars = trainableVariables(generator);
   let dVars = trainableVariables(discriminator);
   const gridZ = tf.tensor2d(new Prng(GRID_SEED).normals(GRID_SIZE * config.latentDim), [GRID_SIZE, config.latentDim]);
+  const gridInput = conditional ? [gridZ, tf.tensor2d(gridLabels(GRID_SIZE), [GRID_SIZE, 1], 'int32')] : gridZ;
   const batch = new Float32Array(config.batchSize * dataset.height * dataset.width);
+  const labelBuffer = new Int32Array(config.batchSize);
   const zBuffer = new Float32Array(config.batchSize * config.latentDim);
   const elapsed = (): number => elapsedBefore + performance.now() - t0;
 
@@ -177,27 +196,33 @@ async function trainGan(ctx: RunContext): Promise<TrainResult> {
         break;
       }
       iteration += 1;
-      realBatch(dataset, prng, batch);
-      const real = tf.tensor4d(batch, [config.batchSize, ...imageShape]);
-      const z = tf.tensor2d(prng.normals(zBuffer.length, zBuffer), [config.batchSize, config.latentDim]);
-      // Keras' generator.predict(z): inference mode.
-      const fake = tf.tidy(() => forward(generator, z, false));
-      const dReal = discriminatorStep(discriminator, dOptimizer, real, 1, dVars);
-      const dFake = discriminatorStep(discriminator, dOptimizer, fake, 0, dVars);
-      // A fresh z for the generator step, as the seed insists.
-      const z2 = tf.tensor2d(prng.normals(zBuffer.length, zBuffer), [config.batchSize, config.latentDim]);
-      const gLoss = generatorStep(generator, discriminator, gOptimizer, z2, gVars);
+      realBatch(dataset, prng, batch, conditional ? labelBuffer : undefined);
+      const real = tf.tensor4d(batch.slice(), [config.batchSize, ...imageShape]);
+      const labels = (values: Int32Array): tf.Tensor => tf.tensor2d(values.slice(), [config.batchSize, 1], 'int32');
+      const realLabels = conditional ? labels(labelBuffer) : null;
+      // Fresh arrays: the plain JS backend keeps a reference to a tensor's array instead of copying it.
+      const z = tf.tensor2d(prng.normals(zBuffer.length), [config.batchSize, config.latentDim]);
+      const fakeLabels = conditional ? labels(randomLabels(prng, labelBuffer)) : null;
+      // Keras' generator.predict(z) is inference mode (the seed); --fake-mode training uses batch statistics,
+      // so D judges the same generator that the G step trains (needed when BN's moving statistics lag).
+      const fake = tf.tidy(() => forward(generator, fakeLabels ? [z, fakeLabels] : z, config.fakeMode === 'training'));
+      const dReal = discriminatorStep(discriminator, dOptimizer, realLabels ? [real, realLabels] : real, 1, dVars);
+      const dFake = discriminatorStep(discriminator, dOptimizer, fakeLabels ? [fake, fakeLabels] : fake, 0, dVars);
+      // A fresh z (and fresh labels) for the generator step, as the seed insists.
+      const z2 = tf.tensor2d(prng.normals(zBuffer.length), [config.batchSize, config.latentDim]);
+      const gLabels = conditional ? labels(randomLabels(prng, labelBuffer)) : undefined;
+      const gLoss = generatorStep(generator, discriminator, gOptimizer, z2, gVars, gLabels);
 
       if (iteration % config.sampleInterval === 0 || iteration === config.iterations) {
         const [lr, lf, ar, af, lg] = await Promise.all([dReal.loss, dFake.loss, dReal.accuracy, dFake.accuracy, gLoss].map((t) => t.data()));
         last = { iteration, dLoss: (lr![0]! + lf![0]!) / 2, dAccuracy: (ar![0]! + af![0]!) / 2, gLoss: lg![0]! };
         log(formatReport(last));
         await appendFile(join(runDir, RUN_FILES.metrics), `${JSON.stringify({ ...last, elapsedMs: Math.round(elapsed()) })}\n`);
-        const pixels = tf.tidy(() => forward(generator, gridZ, false).dataSync() as Float32Array);
+        const pixels = tf.tidy(() => forward(generator, gridInput, false).dataSync() as Float32Array);
         const name = `iter-${String(iteration).padStart(String(config.iterations).length, '0')}.png`;
         await writeFileAtomic(join(runDir, RUN_FILES.samples, name), gridPng(pixels, GRID_SIZE, dataset.height, dataset.width));
       }
-      tf.dispose([real, z, fake, z2, gLoss, dReal.loss, dReal.accuracy, dFake.loss, dFake.accuracy]);
+      tf.dispose([real, z, fake, z2, gLoss, dReal.loss, dReal.accuracy, dFake.loss, dFake.accuracy, ...[realLabels, fakeLabels, gLabels].filter((t): t is tf.Tensor => t != null)]);
 
       if (ctx.evaluate && config.evalInterval > 0 && (iteration % config.evalInterval === 0 || iteration === config.iterations)) {
         const fid = ctx.evaluate(generator);
@@ -234,7 +259,7 @@ async function trainGan(ctx: RunContext): Promise<TrainResult> {
   } finally {
     gVars = [];
     dVars = [];
-    tf.dispose([gridZ]);
+    tf.dispose([gridInput].flat());
     generator.dispose();
     discriminator.dispose();
     gOptimizer.dispose();

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 /** The architectures ganforge trains; `gaussian` is the closed-form baseline (train/gaussian.ts). */
-export const MODEL_KINDS = ['dense', 'dcgan', 'gaussian'] as const;
+export const MODEL_KINDS = ['dense', 'dcgan', 'cgan', 'gaussian'] as const;
 export type ModelKind = (typeof MODEL_KINDS)[number];
 
 /** Image shape [height, width, channels]. */
@@ -122,6 +122,38 @@ export function buildDcganDiscriminator({ imageShape, seed, width = 1 }: BuildOp
   });
 }
 
+/** Digit classes of the conditional GAN. */
+export const CLASSES = 10;
+
+/**
+ * The conditional DCGAN generator (Mirza & Osindero 2014, as in GANs in Action ch. 8): the label's
+ * embedding (one latent-sized vector per digit) multiplies z, and the product goes through the DCGAN
+ * generator. Inputs: latent [batch, latentDim] and label [batch, 1] (int32).
+ */
+export function buildCganGenerator(options: BuildOptions): tf.LayersModel {
+  const z = tf.input({ shape: [options.latentDim], name: 'latent' });
+  const label = tf.input({ shape: [1], name: 'label', dtype: 'int32' });
+  const embedded = tf.layers.flatten().apply(tf.layers.embedding({ inputDim: CLASSES, outputDim: options.latentDim, embeddingsInitializer: tf.initializers.randomUniform({ minval: -0.05, maxval: 0.05, seed: options.seed }) }).apply(label)) as tf.SymbolicTensor;
+  const joined = tf.layers.multiply().apply([z, embedded]) as tf.SymbolicTensor;
+  const image = buildDcganGenerator(options).apply(joined) as tf.SymbolicTensor;
+  return tf.model({ inputs: [z, label], outputs: image, name: 'generator' });
+}
+
+/**
+ * The conditional DCGAN discriminator: the label's embedding, reshaped to an image, is stacked onto the
+ * image as a second channel before the DCGAN discriminator. Inputs: image and label [batch, 1].
+ */
+export function buildCganDiscriminator(options: BuildOptions): tf.LayersModel {
+  const [h, w, c] = options.imageShape;
+  const image = tf.input({ shape: [h, w, c], name: 'image' });
+  const label = tf.input({ shape: [1], name: 'label', dtype: 'int32' });
+  const embedded = tf.layers.embedding({ inputDim: CLASSES, outputDim: h * w, embeddingsInitializer: tf.initializers.randomUniform({ minval: -0.05, maxval: 0.05, seed: options.seed }) }).apply(label) as tf.SymbolicTensor;
+  const labelMap = tf.layers.reshape({ targetShape: [h, w, 1] }).apply(embedded) as tf.SymbolicTensor;
+  const stacked = tf.layers.concatenate({ axis: -1 }).apply([image, labelMap]) as tf.SymbolicTensor;
+  const p = buildDcganDiscriminator({ ...options, imageShape: [h, w, c + 1] }).apply(stacked) as tf.SymbolicTensor;
+  return tf.model({ inputs: [image, label], outputs: p, name: 'discriminator' });
+}
+
 /** A generator / discriminator pair. */
 export interface Gan {
   readonly generator: tf.LayersModel;
@@ -130,13 +162,11 @@ export interface Gan {
 
 /** Builds G and D for a GAN kind. */
 export function buildGan(kind: Exclude<ModelKind, 'gaussian'>, options: BuildOptions): Gan {
-  const dSeed = (options.seed ^ 0x5bd1e995) >>> 0;
-  return kind === 'dense'
-    ? { generator: buildDenseGenerator(options), discriminator: buildDenseDiscriminator({ ...options, seed: dSeed }) }
-    : { generator: buildDcganGenerator(options), discriminator: buildDcganDiscriminator({ ...options, seed: dSeed }) };
+  const generator = kind === 'dense' ? buildDenseGenerator(options) : kind === 'dcgan' ? buildDcganGenerator(options) : buildCganGenerator(options);
+  return { generator, discriminator: buildDiscriminator(kind, { ...options, seed: (options.seed ^ 0x5bd1e995) >>> 0 }) };
 }
 
 /** Builds a fresh discriminator of the same kind: used by the discriminator reset. */
 export function buildDiscriminator(kind: Exclude<ModelKind, 'gaussian'>, options: BuildOptions): tf.LayersModel {
-  return kind === 'dense' ? buildDenseDiscriminator(options) : buildDcganDiscriminator(options);
+  return kind === 'dense' ? buildDenseDiscriminator(options) : kind === 'dcgan' ? buildDcganDiscriminator(options) : buildCganDiscriminator(options);
 }

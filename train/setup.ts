@@ -15,5 +15,6 @@ export async function startBackend(choice: BackendChoice, log: (line: string) =>
 
 /** Kernels a model's training needs beyond the dense basics (the convolution gradients for dcgan). */
 export function kernelsFor(model: string): string[] {
-  return model === 'dcgan' ? ['Conv2DBackpropFilter', 'Conv2DBackpropInput'] : [];
+  const conv = ['Conv2DBackpropFilter', 'Conv2DBackpropInput'];
+  return model === 'dcgan' ? conv : model === 'cgan' ? [...conv, 'UnsortedSegmentSum'] : [];
 }

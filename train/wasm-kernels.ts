@@ -79,6 +79,30 @@ function tanhViaSigmoid(kernels: Record<'Sigmoid' | 'Multiply' | 'Sub', KernelFu
   };
 }
 
+/**
+ * UnsortedSegmentSum, missing from tfjs 4.22's WASM backend: the gradient of Gather, so of Embedding
+ * (the conditional GAN's label embeddings). out[ids[i]] += x[i], straight on the WASM heap.
+ */
+const unsortedSegmentSum: KernelFunc = ({ inputs, backend, attrs }) => {
+  const wasm = backend as unknown as WasmBackend & { makeOutput(shape: number[], dtype: string): tf.TensorInfo; typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array };
+  const { x, segmentIds } = inputs as { x: tf.TensorInfo; segmentIds: tf.TensorInfo };
+  const { numSegments } = attrs as unknown as { numSegments: number };
+  if (x.dtype !== 'float32') throw new Error(`UnsortedSegmentSum on WASM supports float32, received ${x.dtype}`);
+  const inner = x.shape.slice(segmentIds.shape.length).reduce((a, b) => a * b, 1);
+  const rows = segmentIds.shape.reduce((a, b) => a * b, 1);
+  const out = wasm.makeOutput([numSegments, ...x.shape.slice(segmentIds.shape.length)], 'float32');
+  const dst = wasm.typedArrayFromHeap(out);
+  const src = wasm.typedArrayFromHeap(x);
+  const ids = wasm.typedArrayFromHeap(segmentIds);
+  dst.fill(0);
+  for (let i = 0; i < rows; i++) {
+    const seg = ids[i]!;
+    if (seg < 0 || seg >= numSegments) continue;
+    for (let j = 0; j < inner; j++) dst[seg * inner + j]! += src[i * inner + j]!;
+  }
+  return out;
+};
+
 /** Replaces a registered kernel of the WASM backend. */
 function replaceKernel(name: string, make: (original: KernelFunc) => KernelFunc): void {
   const config = tf.getKernel(name, 'wasm');
@@ -105,5 +129,6 @@ export function registerWasmKernels(): void {
   };
   const parts = { Sigmoid: kernel('Sigmoid'), Multiply: kernel('Multiply'), Sub: kernel('Sub') };
   replaceKernel('Tanh', () => tanhViaSigmoid(parts));
+  if (!tf.getKernel('UnsortedSegmentSum', 'wasm')) tf.registerKernel({ kernelName: 'UnsortedSegmentSum', backendName: 'wasm', kernelFunc: unsortedSegmentSum });
   registered = true;
 }
