@@ -5,6 +5,7 @@ import { createHash, randomInt } from 'node:crypto';
 import { Gauge, Registry } from 'prom-client';
 import { defaultColumns } from '../shared/grid.ts';
 import { latentWalk } from '../shared/latent.ts';
+import { isConditional } from '../shared/manifest.ts';
 import { sampleLatents } from '../shared/prng.ts';
 import { Batcher } from './batcher.ts';
 import { ByteLru } from './lru.ts';
@@ -76,11 +77,11 @@ export function createApp(options: AppOptions): { app: Hono; batchers: Map<strin
   });
   app.notFound((c) => c.json({ error: `No route for ${c.req.method} ${c.req.path}` }, 404));
 
-  /** Renders a grid for a model and a seed. */
-  const render = async (name: string, seed: number, grid: ReturnType<typeof gridOptions>): Promise<Buffer> => {
+  /** Renders a grid for a model and a seed (and digit labels for conditional models). */
+  const render = async (name: string, seed: number, grid: ReturnType<typeof gridOptions>, labels: Int32Array | null = null): Promise<Buffer> => {
     const model = models.get(name)!;
     const latents = sampleLatents(seed, grid.n, model.manifest.latentDim);
-    const images = await batchers.get(name)!.generate(latents, grid.n);
+    const images = await batchers.get(name)!.generate(latents, grid.n, labels);
     return renderGridPng(images, grid.n, model.height, model.width, { cols: grid.cols, scale: grid.scale, padding: grid.padding });
   };
 
@@ -101,24 +102,48 @@ export function createApp(options: AppOptions): { app: Hono; batchers: Map<strin
     return { etag, fresh: c.req.header('If-None-Match')?.split(',').some((t) => t.trim() === etag) ?? false };
   };
 
+  /** A digit parameter is only for conditional models. */
+  const checkDigit = (name: string, digit: string | undefined): void => {
+    if (digit !== undefined && !isConditional(models.get(name)!.manifest)) {
+      const conditional = [...models.values()].filter((m) => isConditional(m.manifest)).map((m) => m.manifest.name);
+      throw new HttpError(400, `Model '${name}' is not conditional: digit needs one of ${conditional.join(', ') || '(no conditional model loaded)'}`, 'digit', 'a conditional model', digit);
+    }
+  };
+
   app.get('/sample', async (c) => {
     const q = parseQuery(sampleQuery, c.req.query());
     const name = modelFor(q.model);
-    const grid = gridOptions(q);
+    checkDigit(name, q.digit);
+    let labels: Int32Array | null = null;
+    let grid = gridOptions(q);
+    if (q.digit !== undefined) {
+      const first = Number(q.digit[0]);
+      const last = Number(q.digit.at(-1));
+      if (first === last) {
+        labels = new Int32Array(grid.n).fill(first);
+      } else {
+        // One row per digit, n digits in each row.
+        const rows = last - first + 1;
+        const n = q.n ?? 16;
+        if (n * rows > 256) throw new HttpError(400, `Expected at most 256 digits but n=${n} per row for digits ${q.digit} makes ${n * rows}`, 'n', `integer between 1 and ${Math.floor(256 / rows)} with digit=${q.digit}`, String(n));
+        labels = Int32Array.from({ length: n * rows }, (_, i) => first + Math.floor(i / n));
+        grid = { ...gridOptions({ ...q, n: n * rows }), cols: n };
+      }
+    }
     const seeded = q.seed !== undefined;
     const seed = q.seed ?? randomSeed();
     c.header('X-Seed', String(seed));
     c.header('X-Model', name);
     if (!seeded) {
       c.header('Cache-Control', 'no-store');
-      return c.body(new Uint8Array(await render(name, seed, grid)), 200, { 'Content-Type': 'image/png' });
+      return c.body(new Uint8Array(await render(name, seed, grid, labels)), 200, { 'Content-Type': 'image/png' });
     }
     // Same model file, seed and options give the same bytes: the ETag is known before rendering.
-    const { etag, fresh } = immutable(c, [models.get(name)!.manifest.sha256, seed, grid]);
+    const { etag, fresh } = immutable(c, [models.get(name)!.manifest.sha256, seed, grid, q.digit ?? null]);
     if (fresh) return c.body(null, 304);
     let png = cache.get(etag);
     if (!png) {
-      png = await render(name, seed, grid);
+      png = await render(name, seed, grid, labels);
       cache.set(etag, png);
     }
     return c.body(new Uint8Array(png), 200, { 'Content-Type': 'image/png' });
@@ -127,17 +152,20 @@ export function createApp(options: AppOptions): { app: Hono; batchers: Map<strin
   app.get('/interpolate', async (c) => {
     const q = parseQuery(interpolateQuery, c.req.query());
     const name = modelFor(q.model);
+    checkDigit(name, q.digit);
     const model = models.get(name)!;
     const steps = q.steps ?? 10;
     const format = q.format ?? 'png';
     const scale = q.scale ?? (format === 'png' ? 1 : 4);
     const options = { steps, format, scale, padding: q.padding ?? 2, delay: q.delay ?? 100 };
     c.header('X-Model', name);
-    const { etag, fresh } = immutable(c, ['interpolate', model.manifest.sha256, q.from, q.to, options]);
+    const { etag, fresh } = immutable(c, ['interpolate', model.manifest.sha256, q.from, q.to, options, q.digit ?? null]);
     if (fresh) return c.body(null, 304);
     let body = cache.get(etag);
     if (!body) {
-      const frames = await batchers.get(name)!.generate(latentWalk(q.from, q.to, steps, model.manifest.latentDim), steps);
+      // Conditional models walk with one digit throughout (default 0).
+      const labels = isConditional(model.manifest) ? new Int32Array(steps).fill(Number(q.digit ?? 0)) : null;
+      const frames = await batchers.get(name)!.generate(latentWalk(q.from, q.to, steps, model.manifest.latentDim), steps, labels);
       body = format === 'png'
         ? await renderGridPng(frames, steps, model.height, model.width, { cols: steps, scale, padding: options.padding })
         : await renderAnimation(frames, steps, model.height, model.width, { scale, delay: options.delay, format });

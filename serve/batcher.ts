@@ -1,8 +1,10 @@
 import * as ort from 'onnxruntime-node';
+import { cycleLabels, isConditional } from '../shared/manifest.ts';
 import type { LoadedModel } from './registry.ts';
 
 interface Pending {
   readonly latents: Float32Array;
+  readonly labels: Int32Array | null;
   readonly n: number;
   readonly resolve: (images: Float32Array) => void;
   readonly reject: (err: unknown) => void;
@@ -27,10 +29,13 @@ export class Batcher {
     private readonly maxImages = 1024,
   ) {}
 
-  /** Generates images for `n` latents (row-major [n, latentDim]); resolves to [n, h, w, 1] values. */
-  generate(latents: Float32Array, n: number): Promise<Float32Array> {
+  /**
+   * Generates images for `n` latents (row-major [n, latentDim]) and, for a conditional model, their digit
+   * labels (default: 0-9 in turn); resolves to [n, h, w, 1] values.
+   */
+  generate(latents: Float32Array, n: number, labels: Int32Array | null = null): Promise<Float32Array> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ latents, n, resolve, reject });
+      this.queue.push({ latents, labels, n, resolve, reject });
       if (!this.running) {
         this.running = true;
         // Let requests already parsed in this turn of the event loop join the first batch.
@@ -57,13 +62,20 @@ export class Batcher {
     const { manifest, session, height, width } = this.model;
     const latentDim = manifest.latentDim;
     const input = new Float32Array(total * latentDim);
+    const conditional = isConditional(manifest);
+    const labels = new Int32Array(conditional ? total : 0);
     let offset = 0;
+    let row = 0;
     for (const p of batch) {
       input.set(p.latents, offset);
       offset += p.latents.length;
+      if (conditional) labels.set(p.labels ?? cycleLabels(p.n), row);
+      row += p.n;
     }
     try {
-      const out = await session.run({ [manifest.inputs[0]!.name]: new ort.Tensor('float32', input, [total, latentDim]) });
+      const feeds: Record<string, ort.Tensor> = { [manifest.inputs[0]!.name]: new ort.Tensor('float32', input, [total, latentDim]) };
+      if (conditional) feeds[manifest.inputs[1]!.name] = new ort.Tensor('int32', labels, [total, 1]);
+      const out = await session.run(feeds);
       const images = out[manifest.outputs[0]!.name]!.data as Float32Array;
       const size = height * width;
       let start = 0;

@@ -18,8 +18,15 @@ export function intParam(min: number, max: number): z.ZodPipe<z.ZodString, z.Zod
 /** Model names: what export allows, so no path can be smuggled in. */
 export const modelParam = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, { error: "model name (lowercase letters, digits, '-' and '_')" });
 
+/** A digit (0-9) or a range of digits (`0-9`, `3-5`), for conditional models. */
+export const digitParam = z
+  .string()
+  .regex(/^\d(-\d)?$/, { error: 'digit 0-9 or a range such as 0-9' })
+  .refine((s) => s.length === 1 || s[0]! <= s[2]!, { error: 'digit 0-9 or an increasing range such as 0-9' });
+
 /** GET /sample. */
 export const sampleQuery = z.strictObject({
+  digit: digitParam.optional(),
   n: intParam(1, 256).optional(),
   seed: intParam(0, 0xffffffff).optional(),
   cols: intParam(1, 256).optional(),
@@ -38,6 +45,7 @@ export const interpolateQuery = z.strictObject({
   scale: intParam(1, 8).optional(),
   padding: intParam(0, 32).optional(),
   delay: intParam(20, 5000).optional(),
+  digit: z.string().regex(/^\d$/, { error: 'digit 0-9' }).optional(),
   model: modelParam.optional(),
 });
 

@@ -78,3 +78,13 @@ export interface ClassifierManifest {
   readonly sha256: string;
   readonly command: string;
 }
+
+/** True when a generator takes a digit label as its second input (conditional GAN). */
+export function isConditional(m: ModelManifest): boolean {
+  return m.inputs.length === 2 && m.inputs[1]!.name === 'label';
+}
+
+/** Labels for n cells when none are asked for: the digits 0-9 in turn. */
+export function cycleLabels(n: number): Int32Array {
+  return Int32Array.from({ length: n }, (_, i) => i % 10);
+}

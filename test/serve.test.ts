@@ -99,7 +99,7 @@ test('bad input gets 400 (404 for an unknown model) with a JSON body naming para
     ['padding=-2', 400, 'padding', 'integer between 0 and 32', '-2'],
     ['model=../../etc/passwd', 400, 'model', "model name (lowercase letters, digits, '-' and '_')", '../../etc/passwd'],
     ['model=nope', 404, 'model', 'one of dense' + (models.has('dcgan') ? ', dcgan' : ''), 'nope'],
-    ['colour=red', 400, 'colour', 'one of n, seed, cols, scale, padding, model', 'colour'],
+    ['colour=red', 400, 'colour', 'one of digit, n, seed, cols, scale, padding, model', 'colour'],
   ];
   for (const [query, status, parameter, expected, received] of cases) {
     const res = await app.request(`/sample?${query}`);

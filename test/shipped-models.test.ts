@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { before, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { sampleLatents } from '../shared/prng.ts';
+import { cycleLabels, isConditional } from '../shared/manifest.ts';
 import { loadLayersModelFile } from '../train/model-io.ts';
 import { fromBase64, generate, GOLDEN_DIR, MODELS_DIR, shippedGenerators, type Golden } from './helpers/golden.ts';
 import { maxAbsDiff } from './helpers/ort.ts';
@@ -37,7 +38,11 @@ test('shipped generators: tfjs and onnxruntime-node agree on seeded latents, and
     const g = await loadLayersModelFile(join(MODELS_DIR, `${m.name}.tfjs`, 'model.json'));
     for (const [i, seed] of golden.seeds.entries()) {
       const onnx = await generate(session, m, seed, golden.n);
-      const reference = tf.tidy(() => (g.predict(tf.tensor2d(sampleLatents(seed, golden.n, m.latentDim), [golden.n, m.latentDim])) as tf.Tensor).dataSync());
+      const reference = tf.tidy(() => {
+        const z = tf.tensor2d(sampleLatents(seed, golden.n, m.latentDim), [golden.n, m.latentDim]);
+        const input = isConditional(m) ? [z, tf.tensor2d(cycleLabels(golden.n), [golden.n, 1], 'int32')] : z;
+        return (g.predict(input) as tf.Tensor).dataSync();
+      });
       const vsTfjs = maxAbsDiff(onnx, reference);
       const vsGolden = maxAbsDiff(onnx, fromBase64(golden.outputs[i]!));
       worst = Math.max(worst, vsTfjs, vsGolden);

@@ -20,6 +20,7 @@ export function assertModelName(name: string, flag = '--name'): void {
 
 /** Graph interface of exported generators. */
 export const LATENT_INPUT = 'latent';
+export const LABEL_INPUT = 'label';
 export const IMAGE_OUTPUT = 'image';
 
 /** What {@link exportRun} needs. */
@@ -50,8 +51,14 @@ export async function exportRun({ runDir, name, modelsDir, command }: ExportOpti
   try {
     const latentDim = generator.inputs[0]!.shape[1] as number;
     const outShape = generator.outputs[0]!.shape.slice(1) as number[];
+    // Conditional generators take the digit label as a second input.
+    const conditional = generator.inputs.length === 2;
+    const inputs: ModelManifest['inputs'] = [
+      { name: LATENT_INPUT, shape: ['batch', latentDim], dtype: 'float32' },
+      ...(conditional ? [{ name: LABEL_INPUT, shape: ['batch', 1] as const, dtype: 'int32' as const }] : []),
+    ];
     const onnx = convertToOnnx(generator, {
-      inputNames: [LATENT_INPUT],
+      inputNames: inputs.map((i) => i.name),
       outputNames: [IMAGE_OUTPUT],
       metadata: { 'ganforge.architecture': String(config.model) },
     });
@@ -61,13 +68,13 @@ export async function exportRun({ runDir, name, modelsDir, command }: ExportOpti
       name,
       architecture: String(config.model),
       latentDim,
-      inputs: [{ name: LATENT_INPUT, shape: ['batch', latentDim], dtype: 'float32' }],
+      inputs,
       outputs: [{ name: IMAGE_OUTPUT, shape: ['batch', ...outShape], dtype: 'float32' }],
       valueRange: [-1, 1],
       layout: 'NHWC',
       opset: ONNX_OPSET,
       training: Object.fromEntries(
-        ['model', 'data', 'iterations', 'batchSize', 'latentDim', 'lr', 'beta1', 'beta2', 'seed', 'width', 'resetDiscriminatorAt', 'dataSource'].map((k) => [k, config[k]]),
+        ['model', 'data', 'iterations', 'batchSize', 'latentDim', 'lr', 'beta1', 'beta2', 'seed', 'width', 'resetDiscriminatorAt', 'fakeMode', 'dataSource'].map((k) => [k, config[k]]),
       ),
       iterations: Number(config.iterationsDone ?? 0),
       finalLosses: final ?? null,

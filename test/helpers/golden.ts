@@ -1,7 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ModelManifest } from '../../shared/manifest.ts';
+import { cycleLabels, isConditional, type ModelManifest } from '../../shared/manifest.ts';
 import { sampleLatents } from '../../shared/prng.ts';
 
 export const MODELS_DIR = join(import.meta.dirname, '..', '..', 'models');
@@ -30,7 +30,9 @@ export async function shippedGenerators(): Promise<ModelManifest[]> {
 /** Runs a generator on ORT's CPU provider for the golden latents of `seed`. */
 export async function generate(session: ort.InferenceSession, m: ModelManifest, seed: number, n = GOLDEN_N): Promise<Float32Array> {
   const z = sampleLatents(seed, n, m.latentDim);
-  const out = await session.run({ latent: new ort.Tensor('float32', z, [n, m.latentDim]) });
+  const feeds: Record<string, ort.Tensor> = { latent: new ort.Tensor('float32', z, [n, m.latentDim]) };
+  if (isConditional(m)) feeds.label = new ort.Tensor('int32', cycleLabels(n), [n, 1]);
+  const out = await session.run(feeds);
   return out.image!.data as Float32Array;
 }
 
