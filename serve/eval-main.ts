@@ -37,8 +37,8 @@ runCli(async () => {
       throw new Error(`${file}: cannot read (${err.code ?? err.message}); expected a model name in ${dir}/, an .onnx file, 'real' or 'gaussian'`);
     });
     const generator = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'] });
-    const images = await generateSamples(generator, n, seed);
-    result = await scoreImages(ctx, images, n, { target: basename(file, '.onnx'), seed, command });
+    const { images, labels } = await generateSamples(generator, n, seed);
+    result = await scoreImages(ctx, images, n, { target: basename(file, '.onnx'), seed, command, labels });
     if (!target.endsWith('.onnx')) manifestPath = join(dir, `${target}.json`);
   }
   const name = target.endsWith('.onnx') ? basename(target, '.onnx') : target;
@@ -48,5 +48,6 @@ runCli(async () => {
     const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as ModelManifest;
     await writeFileAtomic(manifestPath, `${JSON.stringify({ ...manifest, evaluation: result }, null, 2)}\n`);
   }
-  console.log(`${name}: classifier-FID ${result.fid.toFixed(3)}, IS ${result.inceptionScore.toFixed(3)}, confident ${(100 * result.confidentShare).toFixed(1)}%, classes [${result.classHistogram.join(', ')}] over ${result.samples} samples -> ${out}`);
+  const perClass = result.perClassAccuracy ? `; per-class accuracy [${result.perClassAccuracy.map((a) => (100 * a).toFixed(1)).join(', ')}]%` : '';
+  console.log(`${name}: classifier-FID ${result.fid.toFixed(3)}, IS ${result.inceptionScore.toFixed(3)}, confident ${(100 * result.confidentShare).toFixed(1)}%, classes [${result.classHistogram.join(', ')}] over ${result.samples} samples${perClass} -> ${out}`);
 });

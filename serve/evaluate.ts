@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import type { ClassifierManifest } from '../shared/manifest.ts';
+import { cycleLabels, type ClassifierManifest } from '../shared/manifest.ts';
 import { classCoverage, fitFeatures, frechetDistance, inceptionScore, type GaussianFit } from '../shared/metrics.ts';
 import { Prng, sampleLatents } from '../shared/prng.ts';
 import { gatherImages, loadMnist, splitIndices, type Dataset } from '../train/data.ts';
@@ -20,6 +20,8 @@ export interface Evaluation {
   readonly classHistogram: number[];
   /** Share of samples the classifier labels with probability >= 0.9. */
   readonly confidentShare: number;
+  /** Conditional models: per requested digit 0-9, the share the classifier recognises as that digit. */
+  readonly perClassAccuracy?: number[];
   readonly classifierSha256: string;
   readonly date: string;
   readonly command: string;
@@ -70,10 +72,11 @@ export async function evalContext(modelsDir: string): Promise<EvalContext> {
 }
 
 /** Scores a set of images (values in [-1, 1], [n, h, w, 1]) against the held-out real digits. */
-export async function scoreImages(ctx: EvalContext, images: Float32Array, n: number, meta: { target: string; seed: number; command: string }): Promise<Evaluation> {
+export async function scoreImages(ctx: EvalContext, images: Float32Array, n: number, meta: { target: string; seed: number; command: string; labels?: Int32Array }): Promise<Evaluation> {
   const { probs, features } = await classify(ctx, images, n);
   const featureSize = ctx.manifest.outputs[1]!.shape[1] as number;
   const coverage = classCoverage(probs, n, 10);
+  const perClass = meta.labels ? perClassAccuracy(probs, meta.labels) : undefined;
   return {
     target: meta.target,
     samples: n,
@@ -82,14 +85,31 @@ export async function scoreImages(ctx: EvalContext, images: Float32Array, n: num
     inceptionScore: inceptionScore(probs, n, 10),
     classHistogram: coverage.histogram,
     confidentShare: coverage.confident,
+    ...(perClass ? { perClassAccuracy: perClass } : {}),
     classifierSha256: ctx.manifest.sha256,
     date: new Date().toISOString(),
     command: meta.command,
   };
 }
 
-/** Generates n samples from an ONNX generator with latents from the shared seeded PRNG, in batches. */
-export async function generateSamples(generator: ort.InferenceSession, n: number, seed: number): Promise<Float32Array> {
+/** Per requested digit, the share of its samples that the classifier assigns to that digit. */
+export function perClassAccuracy(probs: Float32Array, labels: Int32Array): number[] {
+  const hits = new Array<number>(10).fill(0);
+  const counts = new Array<number>(10).fill(0);
+  labels.forEach((label, i) => {
+    let best = 0;
+    for (let j = 1; j < 10; j++) if (probs[i * 10 + j]! > probs[i * 10 + best]!) best = j;
+    counts[label]!++;
+    if (best === label) hits[label]!++;
+  });
+  return hits.map((h, c) => (counts[c] ? h / counts[c]! : 0));
+}
+
+/**
+ * Generates n samples from an ONNX generator with latents from the shared seeded PRNG, in batches.
+ * Conditional generators (a second `label` input) get the digits 0-9 in turn; the labels are returned.
+ */
+export async function generateSamples(generator: ort.InferenceSession, n: number, seed: number): Promise<{ images: Float32Array; labels?: Int32Array }> {
   const input = generator.inputMetadata[0]!;
   const output = generator.outputMetadata[0]!;
   if (!input.isTensor || !output.isTensor) throw new Error('Expected a generator with a tensor input and output');
@@ -100,13 +120,17 @@ export async function generateSamples(generator: ort.InferenceSession, n: number
   }
   // One latent matrix for all samples, so the numbers do not depend on the batch size.
   const z = sampleLatents(seed, n, latentDim);
+  const labelInput = generator.inputNames[1];
+  const labels = labelInput ? cycleLabels(n) : undefined;
   const out = new Float32Array(n * h * w);
   for (let start = 0; start < n; start += BATCH) {
     const count = Math.min(BATCH, n - start);
-    const res = await generator.run({ [input.name]: new ort.Tensor('float32', z.subarray(start * latentDim, (start + count) * latentDim), [count, latentDim]) });
+    const feeds: Record<string, ort.Tensor> = { [input.name]: new ort.Tensor('float32', z.subarray(start * latentDim, (start + count) * latentDim), [count, latentDim]) };
+    if (labelInput && labels) feeds[labelInput] = new ort.Tensor('int32', labels.subarray(start, start + count), [count, 1]);
+    const res = await generator.run(feeds);
     out.set(res[output.name]!.data as Float32Array, start * h * w);
   }
-  return out;
+  return { images: out, labels };
 }
 
 /** The reference rows: held-out real digits against the training digits, and the seed's Gaussian baseline. */

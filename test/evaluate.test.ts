@@ -91,3 +91,15 @@ test('training shifts move digits and fill with the background', async () => {
   shiftImage(src, dst, 1, 3, 3, 1, -1);
   assert.deepEqual(Array.from(dst), [0, -1, 4, 5, -1, 7, 8, -1, -1, -1]);
 });
+
+test('per-class accuracy counts, per requested digit, the samples the classifier agrees with', async () => {
+  const { perClassAccuracy } = await import('../serve/evaluate.ts');
+  const probs = new Float32Array(4 * 10);
+  // Two samples asked to be 3 (one recognised), one asked to be 5 (recognised), one asked to be 0 (seen as 8).
+  [3, 1, 5, 8].forEach((predicted, i) => (probs[i * 10 + predicted] = 1));
+  const acc = perClassAccuracy(probs, Int32Array.from([3, 3, 5, 0]));
+  assert.equal(acc[3], 0.5);
+  assert.equal(acc[5], 1);
+  assert.equal(acc[0], 0);
+  assert.equal(acc[9], 0, 'no samples: 0');
+});

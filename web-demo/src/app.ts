@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 import type * as Ort from 'onnxruntime-web';
 import { defaultColumns, layoutGrid } from '../../shared/grid.ts';
-import type { ModelManifest } from '../../shared/manifest.ts';
+import { cycleLabels, isConditional, type ModelManifest } from '../../shared/manifest.ts';
 import { latentWalk } from '../../shared/latent.ts';
 import { sampleLatents } from '../../shared/prng.ts';
 
@@ -10,8 +10,8 @@ interface Ganforge {
   backend: string;
   threads: number;
   model: string;
-  /** Generates the grid for a seed, draws it, and returns the raw generator output. */
-  generate(seed: number): Promise<{ floats: number[]; ms: number }>;
+  /** Generates the grid for a seed (and digit, for conditional models), draws it, and returns the raw output. */
+  generate(seed: number, digit?: number | null): Promise<{ floats: number[]; ms: number }>;
   /** Animates the latent walk between two seeds; resolves with every frame's generator output. */
   walk(from: number, to: number, steps?: number): Promise<number[]>;
 }
@@ -81,19 +81,29 @@ async function start(): Promise<Ganforge> {
   select.value = index.default;
 
   let latents: Float32Array = new Float32Array(0);
-  const run = async (name: string, z: Float32Array, n: number): Promise<Float32Array> => {
+  const digitSelect = $<HTMLSelectElement>('digit-select');
+  /** The digit labels for n cells: the picked digit, or 0-9 in turn (conditional models only). */
+  const labelsFor = (n: number): Int32Array => (digitSelect.value === '' ? cycleLabels(n) : new Int32Array(n).fill(Number(digitSelect.value)));
+  const run = async (name: string, z: Float32Array, n: number, labels: Int32Array = labelsFor(n)): Promise<Float32Array> => {
     const m = manifests.get(name)!;
     const s = await session(name);
-    const out = await s.run({ [m.inputs[0]!.name]: new ort.Tensor('float32', z, [n, m.latentDim]) });
+    const feeds: Record<string, Ort.Tensor> = { [m.inputs[0]!.name]: new ort.Tensor('float32', z, [n, m.latentDim]) };
+    if (isConditional(m)) feeds[m.inputs[1]!.name] = new ort.Tensor('int32', labels, [n, 1]);
+    const out = await s.run(feeds);
     return out[m.outputs[0]!.name]!.data as Float32Array;
+  };
+  const showPicker = (): void => {
+    $('digit-picker').hidden = !isConditional(manifests.get(select.value)!);
   };
 
   const api: Ganforge = {
     backend,
     threads,
     model: select.value,
-    async generate(seed: number) {
+    async generate(seed: number, digit?: number | null) {
+      if (digit !== undefined) digitSelect.value = digit === null ? '' : String(digit);
       const name = select.value;
+      showPicker();
       const m = manifests.get(name)!;
       const [, h, w] = m.outputs[0]!.shape as [unknown, number, number];
       latents = sampleLatents(seed, N, m.latentDim);
@@ -111,7 +121,8 @@ async function start(): Promise<Ganforge> {
     async walk(from: number, to: number, steps = 10) {
       const m = manifests.get(select.value)!;
       const [, h, w] = m.outputs[0]!.shape as [unknown, number, number];
-      const frames = await run(select.value, latentWalk(from, to, steps, m.latentDim), steps);
+      // One digit for the whole walk, as GET /interpolate (default 0).
+      const frames = await run(select.value, latentWalk(from, to, steps, m.latentDim), steps, new Int32Array(steps).fill(Number(digitSelect.value || 0)));
       const canvas = $<HTMLCanvasElement>('walk');
       const size = h * w;
       // There and back at 10 frames a second.
@@ -169,6 +180,7 @@ async function start(): Promise<Ganforge> {
     void api.walk(Number($<HTMLInputElement>('seed').value), Number(value));
   });
   select.addEventListener('change', () => void api.generate(Number($<HTMLInputElement>('seed').value) || 0));
+  digitSelect.addEventListener('change', () => void api.generate(Number($<HTMLInputElement>('seed').value) || 0));
   $('runtime').textContent = `Runtime: onnxruntime-web on ${backend === 'webgpu' ? 'WebGPU' : `WASM, ${threads} thread${threads > 1 ? 's' : ''}${crossOriginIsolated ? '' : ' (page not cross-origin isolated)'}`}.`;
   await api.generate(Number(new URLSearchParams(location.search).get('seed') ?? randomSeed()) >>> 0);
   return api;
