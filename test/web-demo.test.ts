@@ -1,6 +1,6 @@
 import { serve, type ServerType } from '@hono/node-server';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -43,7 +43,7 @@ after(async () => {
 interface PageApi {
   backend: string;
   threads: number;
-  generate(seed: number): Promise<{ floats: number[]; ms: number }>;
+  generate(seed: number, digit?: number | null): Promise<{ floats: number[]; ms: number }>;
   walk(from: number, to: number, steps?: number): Promise<number[]>;
 }
 
@@ -142,6 +142,31 @@ test('the latent walk animates client-side with the frames of GET /interpolate',
   await context.close();
 });
 
+test('conditional models: the digit picker appears and the page generates the asked digit like the server', async () => {
+  const conditional = [...models.values()].find((m) => m.manifest.inputs.length === 2);
+  assert.ok(conditional, 'a conditional model is shipped');
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await openDemo(page, `${base}/?seed=2`);
+  assert.equal(await page.isHidden('#digit-picker'), true, 'no picker for an unconditional model');
+  await page.selectOption('#model', conditional.manifest.name);
+  await page.waitForFunction(() => !(document.getElementById('digit-picker') as HTMLElement).hidden);
+  const { floats } = await page.evaluate(async () => (await (window as unknown as { ganforge: Promise<PageApi> }).ganforge).generate(12, 7));
+  const d = conditional.manifest.latentDim;
+  const out = await conditional.session.run({
+    latent: new ort.Tensor('float32', sampleLatents(12, 16, d), [16, d]),
+    label: new ort.Tensor('int32', new Int32Array(16).fill(7), [16, 1]),
+  });
+  assert.ok(maxAbsDiff(floats, out.image!.data as Float32Array) <= 1e-5);
+  const png = PNG.sync.read(Buffer.from(await (await fetch(`${base}/sample?n=16&seed=12&digit=7&model=${conditional.manifest.name}`)).arrayBuffer()));
+  const canvas = await canvasGrey(page);
+  let grey = 0;
+  canvas.data.forEach((v, i) => (grey = Math.max(grey, Math.abs(v - png.data[4 * i]!))));
+  assert.ok(grey <= 1, `canvas differs from the server's digit=7 PNG by ${grey}`);
+  await page.screenshot({ path: join(outputDir, 'web-demo-digit.png'), fullPage: true });
+  await context.close();
+});
+
 test('offline: after one visit the page reloads and generates with the network gone', async () => {
   const context = await browser.newContext();
   const page = await context.newPage();
@@ -170,7 +195,11 @@ test('the built folder works from a plain static file server too', async () => {
     assert.equal(info.threads, 1, 'no COOP/COEP headers: single-threaded WASM');
     assert.match(await page.textContent('#runtime') ?? '', /WASM, 1 thread \(page not cross-origin isolated\)/);
     const { floats } = await generateIn(page, 8);
-    const out = await models.get('dense')!.session.run({ latent: new ort.Tensor('float32', sampleLatents(8, 16, 100), [16, 100]) });
+    // The built folder's own index names the default model (the best shipped one).
+    const index = JSON.parse(await readFile(join(dist, 'models', 'index.json'), 'utf8')) as { default: string };
+    const m = models.get(index.default)!;
+    assert.equal(m.manifest.inputs.length, 1, 'the default model is unconditional');
+    const out = await m.session.run({ latent: new ort.Tensor('float32', sampleLatents(8, 16, m.manifest.latentDim), [16, m.manifest.latentDim]) });
     assert.ok(maxAbsDiff(floats, out.image!.data as Float32Array) <= 1e-5);
   } finally {
     await context.close();
