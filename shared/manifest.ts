@@ -47,7 +47,7 @@ export function imageSize(m: ModelManifest): { height: number; width: number; ch
 }
 
 /** Which shipped model is served by default (server and static web demo), best first. */
-export const DEFAULT_PREFERENCE: readonly string[] = ['dcgan', 'dense'];
+export const DEFAULT_PREFERENCE: readonly string[] = ['dcgan', 'dense-burn-in', 'dense'];
 
 /** Picks the default model among those available, or the requested one (which must be available). */
 export function chooseDefault(available: readonly string[], requested: string | null = null): string {
