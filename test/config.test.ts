@@ -29,7 +29,7 @@ test('unknown and ill-typed flags are errors naming the flag and what was expect
     [['--batch-size', ''], /Expected integer between 1 and 65536 for --batch-size but received ''/],
     [['--beta1', '2'], /Expected number between 0 and 1 for --beta1 but received '2'/],
     [['--lr', 'NaN'], /Expected number >= 0 for --lr but received 'NaN'/],
-    [['--model', 'vae'], /Expected one of dense, dcgan, gaussian for --model but received 'vae'/],
+    [['--model', 'vae'], /Expected one of dense, dcgan, cgan, gaussian for --model but received 'vae'/],
     [['--backend', 'metal'], /Expected one of auto, tensorflow-gpu, tensorflow, wasm, cpu for --backend but received 'metal'/],
     [['--seed=-1'], /Expected integer between 0 and 4294967295 for --seed but received '-1'/],
     [['--reset-discriminator-at', '10,x'], /Expected integer >= 1 for --reset-discriminator-at but received 'x'/],
