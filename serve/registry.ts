@@ -50,7 +50,8 @@ export async function loadModels(dir: string, providers: ProviderSelector, only:
   const entries = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
     throw new Error(`${dir}: cannot read the models folder (${err.code ?? err.message})`);
   });
-  const available = entries.filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort();
+  // Manifests are `<name>.json` with a model name (no dots): `<name>.eval.json` results are not models.
+  const available = entries.filter((f) => /^[a-z0-9][a-z0-9_-]*\.json$/.test(f)).map((f) => f.slice(0, -5)).sort();
   const names = only ?? available;
   const models = new Map<string, LoadedModel>();
   const problems: { name: string; reason: string }[] = [];

@@ -217,6 +217,7 @@ test('broken model files are reported by name; the good ones still load', async 
   await copyFile(join(modelsDir, 'dense.onnx'), join(dir, 'wrongshape.onnx'));
   await writeFile(join(dir, 'wrongshape.json'), JSON.stringify({ ...manifest, name: 'wrongshape', inputs: [{ name: 'latent', shape: ['batch', 64], dtype: 'float32' }] }));
   await writeFile(join(dir, 'badjson.json'), '{');
+  await writeFile(join(dir, 'dense.eval.json'), '{"fid": 1}');
   const { models: loaded, problems } = await loadModels(dir, new ProviderSelector('cpu', undefined, () => {}));
   assert.deepEqual([...loaded.keys()], ['dense']);
   const reasons = Object.fromEntries(problems.map((p) => [p.name, p.reason]));
@@ -225,6 +226,7 @@ test('broken model files are reported by name; the good ones still load', async 
   assert.match(reasons.missing!, /missing\.onnx cannot be read \(ENOENT\)/);
   assert.match(reasons.wrongshape!, /the manifest's inputs \(latent\[batch,64\]\) disagree with the ONNX graph's \(latent\[batch,100\]\)/);
   assert.match(reasons.badjson!, /badjson\.json is not valid JSON/);
+  assert.equal(reasons['dense.eval'], undefined, 'evaluation results are not models');
   for (const m of loaded.values()) await m.session.release();
 
   // With no usable model the server refuses to start, naming each problem.

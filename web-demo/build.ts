@@ -36,7 +36,7 @@ export async function buildWebDemo(out: string, modelsDir: string): Promise<{ bu
   await rm(tmp, { recursive: true, force: true });
   await mkdir(join(tmp, 'models'), { recursive: true });
   const manifests: ModelManifest[] = [];
-  for (const f of (await readdir(modelsDir)).filter((f) => f.endsWith('.json')).sort()) {
+  for (const f of (await readdir(modelsDir)).filter((f) => /^[a-z0-9][a-z0-9_-]*\.json$/.test(f)).sort()) {
     const m = JSON.parse(await readFile(join(modelsDir, f), 'utf8')) as ModelManifest;
     if (m.inputs?.[0]?.name !== 'latent') continue;
     await copyFile(join(modelsDir, f), join(tmp, 'models', f));
