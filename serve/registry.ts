@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as ort from 'onnxruntime-node';
-import { imageSize, type ModelManifest } from '../shared/manifest.ts';
+import { isManifestFile, imageSize, type ModelManifest } from '../shared/manifest.ts';
 import type { ProviderSelector } from './providers.ts';
 
 /** A model ready to serve. */
@@ -50,8 +50,7 @@ export async function loadModels(dir: string, providers: ProviderSelector, only:
   const entries = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
     throw new Error(`${dir}: cannot read the models folder (${err.code ?? err.message})`);
   });
-  // Manifests are `<name>.json` with a model name (no dots): `<name>.eval.json` results are not models.
-  const available = entries.filter((f) => /^[a-z0-9][a-z0-9_-]*\.json$/.test(f)).map((f) => f.slice(0, -5)).sort();
+  const available = entries.filter(isManifestFile).map((f) => f.slice(0, -5)).sort();
   const names = only ?? available;
   const models = new Map<string, LoadedModel>();
   const problems: { name: string; reason: string }[] = [];

@@ -88,3 +88,8 @@ export function isConditional(m: ModelManifest): boolean {
 export function cycleLabels(n: number): Int32Array {
   return Int32Array.from({ length: n }, (_, i) => i % 10);
 }
+
+/** Whether a file name in a models folder is a manifest (`<name>.json`; not `<name>.eval.json`). */
+export function isManifestFile(file: string): boolean {
+  return /^[a-z0-9][a-z0-9_-]*\.json$/.test(file);
+}

@@ -2,7 +2,7 @@ import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { chooseDefault, type ModelManifest } from '../shared/manifest.ts';
+import { isManifestFile, chooseDefault, type ModelManifest } from '../shared/manifest.ts';
 
 const here = import.meta.dirname;
 const root = join(here, '..');
@@ -36,7 +36,7 @@ export async function buildWebDemo(out: string, modelsDir: string): Promise<{ bu
   await rm(tmp, { recursive: true, force: true });
   await mkdir(join(tmp, 'models'), { recursive: true });
   const manifests: ModelManifest[] = [];
-  for (const f of (await readdir(modelsDir)).filter((f) => /^[a-z0-9][a-z0-9_-]*\.json$/.test(f)).sort()) {
+  for (const f of (await readdir(modelsDir)).filter(isManifestFile).sort()) {
     const m = JSON.parse(await readFile(join(modelsDir, f), 'utf8')) as ModelManifest;
     if (m.inputs?.[0]?.name !== 'latent') continue;
     await copyFile(join(modelsDir, f), join(tmp, 'models', f));

@@ -1,7 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cycleLabels, isConditional, type ModelManifest } from '../../shared/manifest.ts';
+import { isManifestFile, cycleLabels, isConditional, type ModelManifest } from '../../shared/manifest.ts';
 import { sampleLatents } from '../../shared/prng.ts';
 
 export const MODELS_DIR = join(import.meta.dirname, '..', '..', 'models');
@@ -22,7 +22,7 @@ export interface Golden {
 
 /** Manifests of the shipped generators (models with a latent input). */
 export async function shippedGenerators(): Promise<ModelManifest[]> {
-  const files = (await readdir(MODELS_DIR)).filter((f) => /^[a-z0-9][a-z0-9_-]*\.json$/.test(f)).sort();
+  const files = (await readdir(MODELS_DIR)).filter(isManifestFile).sort();
   const manifests = await Promise.all(files.map(async (f) => JSON.parse(await readFile(join(MODELS_DIR, f), 'utf8')) as ModelManifest));
   return manifests.filter((m) => m.inputs?.[0]?.name === 'latent');
 }
