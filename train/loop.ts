@@ -168,7 +168,7 @@ async function trainGan(ctx: RunContext): Promise<TrainResult> {
   const gridInput = conditional ? [gridZ, tf.tensor2d(gridLabels(GRID_SIZE), [GRID_SIZE, 1], 'int32')] : gridZ;
   const batch = new Float32Array(config.batchSize * dataset.height * dataset.width);
   const labelBuffer = new Int32Array(config.batchSize);
-  const zBuffer = new Float32Array(config.batchSize * config.latentDim);
+  const zSize = config.batchSize * config.latentDim;
   const elapsed = (): number => elapsedBefore + performance.now() - t0;
 
   const checkpoint = async (iteration: number): Promise<void> => {
@@ -201,7 +201,7 @@ async function trainGan(ctx: RunContext): Promise<TrainResult> {
       const labels = (values: Int32Array): tf.Tensor => tf.tensor2d(values.slice(), [config.batchSize, 1], 'int32');
       const realLabels = conditional ? labels(labelBuffer) : null;
       // Fresh arrays: the plain JS backend keeps a reference to a tensor's array instead of copying it.
-      const z = tf.tensor2d(prng.normals(zBuffer.length), [config.batchSize, config.latentDim]);
+      const z = tf.tensor2d(prng.normals(zSize), [config.batchSize, config.latentDim]);
       const fakeLabels = conditional ? labels(randomLabels(prng, labelBuffer)) : null;
       // Keras' generator.predict(z) is inference mode (the seed); --fake-mode training uses batch statistics,
       // so D judges the same generator that the G step trains (needed when BN's moving statistics lag).
@@ -209,7 +209,7 @@ async function trainGan(ctx: RunContext): Promise<TrainResult> {
       const dReal = discriminatorStep(discriminator, dOptimizer, realLabels ? [real, realLabels] : real, 1, dVars);
       const dFake = discriminatorStep(discriminator, dOptimizer, fakeLabels ? [fake, fakeLabels] : fake, 0, dVars);
       // A fresh z (and fresh labels) for the generator step, as the seed insists.
-      const z2 = tf.tensor2d(prng.normals(zBuffer.length), [config.batchSize, config.latentDim]);
+      const z2 = tf.tensor2d(prng.normals(zSize), [config.batchSize, config.latentDim]);
       const gLabels = conditional ? labels(randomLabels(prng, labelBuffer)) : undefined;
       const gLoss = generatorStep(generator, discriminator, gOptimizer, z2, gVars, gLabels);
 
