@@ -44,7 +44,7 @@ export async function createFidMonitor(modelsDir: string, samples: number, laten
   const data = loadMnist();
   const split = splitIndices(data.count, manifest.split.heldOut, manifest.split.seed);
   const featureSize = manifest.outputs[1]!.shape[1] as number;
-  const real: GaussianFit = fitFeatures(features(classifier, gatherImages(data, split.heldOut), split.heldOut.length, 28, 28), split.heldOut.length, featureSize);
+  const real: GaussianFit = fitFeatures(features(classifier, gatherImages(data, split.heldOut), split.heldOut.length, data.height, data.width), split.heldOut.length, featureSize);
   const z = sampleLatents(FID_SEED, samples, latentDim);
   // Conditional generators get the digits 0-9 in turn.
   const labels = Int32Array.from({ length: samples }, (_, i) => i % 10);
