@@ -141,11 +141,7 @@ export function createApp(options: AppOptions): { app: Hono; batchers: Map<strin
     // Same model file, seed and options give the same bytes: the ETag is known before rendering.
     const { etag, fresh } = immutable(c, [models.get(name)!.manifest.sha256, seed, grid, q.digit ?? null]);
     if (fresh) return c.body(null, 304);
-    let png = cache.get(etag);
-    if (!png) {
-      png = await render(name, seed, grid, labels);
-      cache.set(etag, png);
-    }
+    const png = await cache.getOrCreate(etag, () => render(name, seed, grid, labels));
     return c.body(new Uint8Array(png), 200, { 'Content-Type': 'image/png' });
   });
 
@@ -161,16 +157,14 @@ export function createApp(options: AppOptions): { app: Hono; batchers: Map<strin
     c.header('X-Model', name);
     const { etag, fresh } = immutable(c, ['interpolate', model.manifest.sha256, q.from, q.to, options, q.digit ?? null]);
     if (fresh) return c.body(null, 304);
-    let body = cache.get(etag);
-    if (!body) {
+    const body = await cache.getOrCreate(etag, async () => {
       // Conditional models walk with one digit throughout (default 0).
       const labels = isConditional(model.manifest) ? new Int32Array(steps).fill(Number(q.digit ?? 0)) : null;
       const frames = await batchers.get(name)!.generate(latentWalk(q.from, q.to, steps, model.manifest.latentDim), steps, labels);
-      body = format === 'png'
-        ? await renderGridPng(frames, steps, model.height, model.width, { cols: steps, scale, padding: options.padding })
-        : await renderAnimation(frames, steps, model.height, model.width, { scale, delay: options.delay, format });
-      cache.set(etag, body);
-    }
+      return format === 'png'
+        ? renderGridPng(frames, steps, model.height, model.width, { cols: steps, scale, padding: options.padding })
+        : renderAnimation(frames, steps, model.height, model.width, { scale, delay: options.delay, format });
+    });
     return c.body(new Uint8Array(body), 200, { 'Content-Type': `image/${format}` });
   });
 

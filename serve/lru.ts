@@ -39,6 +39,15 @@ export class ByteLru<V extends { byteLength: number }> {
     }
   }
 
+  /** The cached value for `key`, or `produce()`'s result, cached before it is returned. */
+  async getOrCreate(key: string, produce: () => Promise<V>): Promise<V> {
+    const hit = this.get(key);
+    if (hit !== undefined) return hit;
+    const value = await produce();
+    this.set(key, value);
+    return value;
+  }
+
   /** Bytes held. */
   get size(): number {
     return this.bytes;

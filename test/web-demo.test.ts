@@ -59,6 +59,16 @@ async function openDemo(page: Page, url: string): Promise<{ backend: string; thr
   return info;
 }
 
+/** Largest grey-level difference between the page's grid canvas and the server's PNG at `url`. */
+async function canvasVsServer(page: Page, url: string): Promise<number> {
+  const png = PNG.sync.read(Buffer.from(await (await fetch(url)).arrayBuffer()));
+  const canvas = await canvasGrey(page);
+  assert.deepEqual([canvas.width, canvas.height], [png.width, png.height]);
+  let grey = 0;
+  canvas.data.forEach((v, i) => (grey = Math.max(grey, Math.abs(v - png.data[4 * i]!))));
+  return grey;
+}
+
 const generateIn = (page: Page, seed: number): Promise<{ floats: number[]; ms: number }> =>
   page.evaluate(async (s) => (await (window as unknown as { ganforge: Promise<PageApi> }).ganforge).generate(s), seed);
 
@@ -85,11 +95,7 @@ test('golden: the page generates the floats onnxruntime-node does, and its canva
     const diff = maxAbsDiff(floats, out.image!.data as Float32Array);
     worst = Math.max(worst, diff);
     assert.ok(diff <= 1e-5, `seed ${seed}: |web - node| = ${diff}`);
-    const png = PNG.sync.read(Buffer.from(await (await fetch(`${base}/sample?n=16&seed=${seed}`)).arrayBuffer()));
-    const canvas = await canvasGrey(page);
-    assert.deepEqual([canvas.width, canvas.height], [png.width, png.height]);
-    let grey = 0;
-    canvas.data.forEach((v, i) => (grey = Math.max(grey, Math.abs(v - png.data[4 * i]!))));
+    const grey = await canvasVsServer(page, `${base}/sample?n=16&seed=${seed}`);
     assert.ok(grey <= 1, `seed ${seed}: canvas differs from the server PNG by ${grey} grey levels`);
   }
   console.log(`# web vs node worst difference ${worst.toExponential(2)}`);
@@ -158,10 +164,7 @@ test('conditional models: the digit picker appears and the page generates the as
     label: new ort.Tensor('int32', new Int32Array(16).fill(7), [16, 1]),
   });
   assert.ok(maxAbsDiff(floats, out.image!.data as Float32Array) <= 1e-5);
-  const png = PNG.sync.read(Buffer.from(await (await fetch(`${base}/sample?n=16&seed=12&digit=7&model=${conditional.manifest.name}`)).arrayBuffer()));
-  const canvas = await canvasGrey(page);
-  let grey = 0;
-  canvas.data.forEach((v, i) => (grey = Math.max(grey, Math.abs(v - png.data[4 * i]!))));
+  const grey = await canvasVsServer(page, `${base}/sample?n=16&seed=12&digit=7&model=${conditional.manifest.name}`);
   assert.ok(grey <= 1, `canvas differs from the server's digit=7 PNG by ${grey}`);
   await page.screenshot({ path: join(outputDir, 'web-demo-digit.png'), fullPage: true });
   await context.close();
