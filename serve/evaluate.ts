@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { cycleLabels, type ClassifierManifest } from '../shared/manifest.ts';
-import { classCoverage, fitFeatures, frechetDistance, inceptionScore, type GaussianFit } from '../shared/metrics.ts';
+import { classCoverage, fitFeatures, frechetDistance, inceptionScore, perClassAccuracy, type GaussianFit } from '../shared/metrics.ts';
 import { Prng, sampleLatents } from '../shared/prng.ts';
 import { gatherImages, loadMnist, splitIndices, type Dataset } from '../train/data.ts';
 import { fitGaussian, sampleGaussian } from '../train/gaussian.ts';
@@ -90,19 +90,6 @@ export async function scoreImages(ctx: EvalContext, images: Float32Array, n: num
     date: new Date().toISOString(),
     command: meta.command,
   };
-}
-
-/** Per requested digit, the share of its samples that the classifier assigns to that digit. */
-export function perClassAccuracy(probs: Float32Array, labels: Int32Array): number[] {
-  const hits = new Array<number>(10).fill(0);
-  const counts = new Array<number>(10).fill(0);
-  labels.forEach((label, i) => {
-    let best = 0;
-    for (let j = 1; j < 10; j++) if (probs[i * 10 + j]! > probs[i * 10 + best]!) best = j;
-    counts[label]!++;
-    if (best === label) hits[label]!++;
-  });
-  return hits.map((h, c) => (counts[c] ? h / counts[c]! : 0));
 }
 
 /**

@@ -36,6 +36,15 @@ export interface ModelManifest {
   readonly command: string;
   /** Evaluation figures, when measured. */
   readonly evaluation?: Record<string, unknown>;
+  /** Set when the export took the run's best generator (`--generator best`) instead of its last. */
+  readonly selected?: {
+    /** The --keep-best metric. */
+    readonly by: string;
+    readonly iteration: number;
+    /** The training-time classifier-FID at that iteration. */
+    readonly fid: number;
+    readonly classAccuracy?: readonly number[];
+  };
 }
 
 /** Image height and width from a manifest's first output ([batch, h, w, c]). */

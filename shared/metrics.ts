@@ -154,3 +154,21 @@ export function classCoverage(probs: ArrayLike<number>, n: number, k: number, th
   }
   return { histogram, confident: confident / n };
 }
+
+/**
+ * Per requested class, the share of its samples whose most probable class (row of `probs`, k columns)
+ * is that class; NaN for a class no sample asked for.
+ */
+export function perClassAccuracy(probs: ArrayLike<number>, labels: ArrayLike<number>, k = 10): number[] {
+  const hits = new Array<number>(k).fill(0);
+  const counts = new Array<number>(k).fill(0);
+  for (let i = 0; i < labels.length; i++) {
+    let best = 0;
+    for (let j = 1; j < k; j++) if (probs[i * k + j]! > probs[i * k + best]!) best = j;
+    const label = labels[i]!;
+    if (!Number.isInteger(label) || label < 0 || label >= k) throw new Error(`Expected labels between 0 and ${k - 1} but received ${label} at ${i}`);
+    counts[label]!++;
+    if (best === label) hits[label]!++;
+  }
+  return hits.map((h, c) => (counts[c] ? h / counts[c]! : NaN));
+}

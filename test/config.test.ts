@@ -48,9 +48,17 @@ test('resets must fall inside the run', () => {
   );
 });
 
+test('--keep-best needs evaluations, and class-accuracy needs the conditional model', () => {
+  const resolve = (argv: string[]) => resolveConfig(DEFAULT_CONFIG, parseTrainArgs(argv).overrides);
+  assert.throws(() => resolve(['--keep-best', 'fid']), /--keep-best fid needs --eval-interval N/);
+  assert.throws(() => resolve(['--keep-best', 'class-accuracy', '--eval-interval', '100']), /Expected --model cgan for --keep-best class-accuracy .* but received 'dense'/);
+  assert.throws(() => parseTrainArgs(['--keep-best', 'loss']), /Expected one of none, fid, class-accuracy for --keep-best but received 'loss'/);
+  assert.equal(resolve(['--model', 'cgan', '--keep-best', 'class-accuracy', '--eval-interval', '100']).keepBest, 'class-accuracy');
+});
+
 test('help lists every flag with its default', () => {
   const help = trainHelp();
-  for (const flag of ['--iterations', '--batch-size', '--sample-interval', '--latent-dim', '--lr', '--beta1', '--seed', '--out', '--resume', '--preset', '--reset-discriminator-at', '--checkpoint-interval', '--backend', '--data', '--width']) {
+  for (const flag of ['--iterations', '--batch-size', '--sample-interval', '--latent-dim', '--lr', '--beta1', '--seed', '--out', '--resume', '--preset', '--reset-discriminator-at', '--checkpoint-interval', '--backend', '--data', '--width', '--keep-best', '--eval-interval', '--eval-samples', '--fake-mode']) {
     assert.ok(help.includes(flag), flag);
   }
   assert.match(help, /--iterations\s+.*\[default: 20000\]/);

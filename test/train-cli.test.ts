@@ -19,7 +19,7 @@ test('unknown or ill-typed flags exit 1 with a message naming the flag', () => {
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /error: Expected integer between 1 and 65536 for --batch-size but received 'many'/);
   const resume = node(['--resume', '/nonexistent-run', '--lr', '0.1']);
-  assert.match(resume.stderr, /only iterations, sampleInterval, checkpointInterval, backend, evalInterval, evalSamples may change, not lr/);
+  assert.match(resume.stderr, /only iterations, sampleInterval, checkpointInterval, backend, evalInterval, evalSamples, keepBest may change, not lr/);
 });
 
 test('--help lists the flags', () => {

@@ -9,7 +9,7 @@ import { PNG } from 'pngjs';
 import { loadCheckpoint } from '../train/checkpoint.ts';
 import { DEFAULT_CONFIG, type TrainConfig } from '../train/config.ts';
 import { loadDataset, loadMnist, type Dataset } from '../train/data.ts';
-import { readMetrics, RUN_FILES, train, type RunContext } from '../train/loop.ts';
+import { formatEvaluation, isBetterEvaluation, readMetrics, RUN_FILES, train, type RunContext } from '../train/loop.ts';
 import { registerWasmKernels } from '../train/wasm-kernels.ts';
 import { idxFile } from './helpers/idx.ts';
 
@@ -139,4 +139,21 @@ test('any IDX grey image size trains, and the gaussian baseline writes a grid', 
   await train({ config: { ...config, model: 'gaussian', out: gdir }, runDir: gdir, dataset: data, backend: 'wasm', log: () => {} });
   const g = PNG.sync.read(await readFile(join(gdir, RUN_FILES.samples, 'gaussian.png')));
   assert.deepEqual([g.width, g.height], [4 * 24 + 10, 4 * 16 + 10]);
+});
+
+test('--keep-best compares evaluations: lower FID, or higher worst-digit accuracy with FID breaking ties', () => {
+  const a = { iteration: 1000, fid: 40, classAccuracy: [0.95, 0.99, 0.9, 0.85, 0.97, 0.88, 0.92, 0.93, 0.84, 0.86] };
+  const b = { iteration: 2000, fid: 45, classAccuracy: [0.93, 0.98, 0.9, 0.9, 0.95, 0.9, 0.91, 0.93, 0.9, 0.91] };
+  assert.equal(isBetterEvaluation('fid', a, null), true, 'anything beats nothing');
+  assert.equal(isBetterEvaluation('fid', b, a), false);
+  assert.equal(isBetterEvaluation('fid', a, b), true);
+  assert.equal(isBetterEvaluation('class-accuracy', b, a), true, 'worst digit 90% beats 84% despite the higher FID');
+  assert.equal(isBetterEvaluation('class-accuracy', a, b), false);
+  assert.equal(isBetterEvaluation('class-accuracy', { ...b, fid: 44 }, b), true, 'same worst digit: the lower FID wins');
+  assert.equal(isBetterEvaluation('class-accuracy', b, b), false, 'equal is not better');
+  assert.equal(
+    formatEvaluation(b, 5000),
+    '2000 [classifier-FID: 45.000 over 5000 samples] [digit accuracy: 93/98/90/90/95/90/91/93/90/91%, worst 2: 90.0%]',
+  );
+  assert.equal(formatEvaluation({ iteration: 10, fid: 1.5 }, 200), '10 [classifier-FID: 1.500 over 200 samples]');
 });

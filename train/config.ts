@@ -27,6 +27,8 @@ export interface TrainConfig {
   evalSamples: number;
   /** How G makes the D step's fakes: 'inference' (Keras' predict, the seed) or 'training' (batch statistics). */
   fakeMode: 'inference' | 'training';
+  /** Keep the generator with the best training-time evaluation in `generator-best/` ('none' = off). */
+  keepBest: 'none' | 'fid' | 'class-accuracy';
 }
 
 /** The seed's defaults (GANs in Action ch. 3, as in the notebook). */
@@ -49,6 +51,7 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = {
   evalInterval: 0,
   evalSamples: 1000,
   fakeMode: 'inference',
+  keepBest: 'none',
 };
 
 /** Named flag bundles. `seed-burn-in`: the notebook's 20,000 iterations, D reset, 20,000 more. */
@@ -68,7 +71,7 @@ interface FlagSpec {
 
 /** Every training flag, in --help order; the README's table mirrors it. */
 export const TRAIN_FLAGS: Readonly<Record<string, FlagSpec>> = {
-  model: { key: 'model', kind: 'enum', values: MODEL_KINDS, help: 'architecture: dense (the seed), dcgan, or the gaussian baseline' },
+  model: { key: 'model', kind: 'enum', values: MODEL_KINDS, help: 'architecture: dense (the seed), dcgan, cgan (conditional DCGAN), or the gaussian baseline' },
   data: { key: 'data', kind: 'string', help: "'mnist' (10,000 embedded digits) or idx:<images>[,<labels>] (.gz allowed)" },
   iterations: { key: 'iterations', kind: 'int', min: 1, help: 'total training iterations (including those already done when resuming)' },
   'batch-size': { key: 'batchSize', kind: 'int', min: 1, max: 65536, help: 'images per batch' },
@@ -86,6 +89,12 @@ export const TRAIN_FLAGS: Readonly<Record<string, FlagSpec>> = {
   'eval-interval': { key: 'evalInterval', kind: 'int', min: 0, help: 'record the classifier-FID every N iterations (needs models/classifier; 0 = off)' },
   'fake-mode': { key: 'fakeMode', kind: 'enum', values: ['inference', 'training'], help: "G's batch-norm mode for the D step's fakes: inference (Keras' predict, as the seed) or training (batch statistics)" },
   'eval-samples': { key: 'evalSamples', kind: 'int', min: 2, max: 100000, help: 'generator samples behind each training-time FID' },
+  'keep-best': {
+    key: 'keepBest',
+    kind: 'enum',
+    values: ['none', 'fid', 'class-accuracy'],
+    help: 'keep the generator with the lowest FID, or (cgan) the highest worst-digit accuracy, in generator-best/ (needs --eval-interval)',
+  },
 };
 
 /** Flags that are not configuration values. */
@@ -182,7 +191,7 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
 }
 
 /** Flags a resumed run may change; everything else is fixed by the run's saved config. */
-export const RESUMABLE_KEYS: ReadonlyArray<keyof TrainConfig> = ['iterations', 'sampleInterval', 'checkpointInterval', 'backend', 'evalInterval', 'evalSamples'];
+export const RESUMABLE_KEYS: ReadonlyArray<keyof TrainConfig> = ['iterations', 'sampleInterval', 'checkpointInterval', 'backend', 'evalInterval', 'evalSamples', 'keepBest'];
 
 /** Merges overrides over a base config and checks the cross-field rules. */
 export function resolveConfig(base: Readonly<TrainConfig>, overrides: Partial<TrainConfig>): TrainConfig {
@@ -190,6 +199,12 @@ export function resolveConfig(base: Readonly<TrainConfig>, overrides: Partial<Tr
   const late = config.resetDiscriminatorAt.filter((i) => i >= config.iterations);
   if (late.length > 0) {
     throw new Error(`Expected --reset-discriminator-at values below --iterations (${config.iterations}) but received ${late.join(', ')}`);
+  }
+  if (config.keepBest !== 'none' && config.evalInterval === 0) {
+    throw new Error(`--keep-best ${config.keepBest} needs --eval-interval N (the evaluations it compares)`);
+  }
+  if (config.keepBest === 'class-accuracy' && config.model !== 'cgan') {
+    throw new Error(`Expected --model cgan for --keep-best class-accuracy (per-digit accuracy needs a conditional model) but received '${config.model}'`);
   }
   return config;
 }

@@ -4,7 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ModelManifest } from '../shared/manifest.ts';
 import { writeFileAtomic } from './atomic-write.ts';
-import { RUN_FILES } from './loop.ts';
+import { readBest, readMetrics, RUN_FILES } from './loop.ts';
+import type { MetricRecord } from './plot.ts';
 import { loadLayersModelFile } from './model-io.ts';
 import { convertToOnnx, defaultNames, ONNX_OPSET } from './onnx/convert.ts';
 
@@ -30,6 +31,8 @@ export interface ExportOptions {
   readonly modelsDir: string;
   /** The command line that produced the model, recorded in the manifest. */
   readonly command: string;
+  /** 'final' (default): the generator at the run's end; 'best': the one `--keep-best` kept. */
+  readonly generator?: 'final' | 'best';
 }
 
 /**
@@ -37,17 +40,24 @@ export interface ExportOptions {
  * `<models>/<name>.tfjs/`, and the manifest `<models>/<name>.json`, written last so that a manifest
  * always describes complete files. Every write is atomic.
  */
-export async function exportRun({ runDir, name, modelsDir, command }: ExportOptions): Promise<ModelManifest> {
+export async function exportRun({ runDir, name, modelsDir, command, generator: which = 'final' }: ExportOptions): Promise<ModelManifest> {
   assertModelName(name);
   const configPath = join(runDir, RUN_FILES.config);
   const config = JSON.parse(await readFile(configPath, 'utf8').catch(() => {
     throw new Error(`${runDir}: no ${RUN_FILES.config}; is it a run folder?`);
   })) as Record<string, unknown>;
   if (config.model === 'gaussian') throw new Error(`${runDir}: the gaussian baseline has no generator network to export`);
-  const modelJson = join(runDir, RUN_FILES.generator, 'model.json');
+  const best = which === 'best' ? await readBest(runDir) : null;
+  if (which === 'best' && !best) {
+    throw new Error(`${runDir}: no ${RUN_FILES.bestGenerator}/${RUN_FILES.best}; --generator best needs a run trained with --keep-best and --eval-interval`);
+  }
+  const generatorDir = join(runDir, best ? RUN_FILES.bestGenerator : RUN_FILES.generator);
+  const modelJson = join(generatorDir, 'model.json');
   const generator = await loadLayersModelFile(modelJson).catch((err: Error) => {
-    throw new Error(config.iterationsDone === undefined ? `${runDir}: the run has not finished (no generator saved); resume it with npm run train -- --resume ${runDir}` : err.message);
+    throw new Error(!best && config.iterationsDone === undefined ? `${runDir}: the run has not finished (no generator saved); resume it with npm run train -- --resume ${runDir}` : err.message);
   });
+  // The losses reported at the exported generator's iteration.
+  const report = best ? ((await readMetrics(runDir)).find((l) => l.iteration === best.iteration && 'dLoss' in l) as MetricRecord | undefined) : undefined;
   try {
     const latentDim = generator.inputs[0]!.shape[1] as number;
     const outShape = generator.outputs[0]!.shape.slice(1) as number[];
@@ -63,7 +73,7 @@ export async function exportRun({ runDir, name, modelsDir, command }: ExportOpti
       metadata: { 'ganforge.architecture': String(config.model) },
     });
     const sha256 = createHash('sha256').update(onnx).digest('hex');
-    const final = config.final as ModelManifest['finalLosses'] | undefined;
+    const final = best ? (report ? { dLoss: report.dLoss, dAccuracy: report.dAccuracy, gLoss: report.gLoss } : null) : (config.final as ModelManifest['finalLosses'] | undefined);
     const manifest: ModelManifest = {
       name,
       architecture: String(config.model),
@@ -76,17 +86,18 @@ export async function exportRun({ runDir, name, modelsDir, command }: ExportOpti
       training: Object.fromEntries(
         ['model', 'data', 'iterations', 'batchSize', 'latentDim', 'lr', 'beta1', 'beta2', 'seed', 'width', 'resetDiscriminatorAt', 'fakeMode', 'dataSource'].map((k) => [k, config[k]]),
       ),
-      iterations: Number(config.iterationsDone ?? 0),
+      iterations: best ? best.iteration : Number(config.iterationsDone ?? 0),
       finalLosses: final ?? null,
       backend: String(config.backend),
       wallTimeMs: Number(config.wallMs ?? 0),
       date: new Date().toISOString(),
       sha256,
       command,
+      ...(best ? { selected: { by: String(config.keepBest), ...best } } : {}),
     };
     await writeFileAtomic(join(modelsDir, `${name}.onnx`), onnx);
     for (const file of ['model.json', 'weights.bin']) {
-      await writeFileAtomic(join(modelsDir, `${name}.tfjs`, file), await readFile(join(runDir, RUN_FILES.generator, file)));
+      await writeFileAtomic(join(modelsDir, `${name}.tfjs`, file), await readFile(join(generatorDir, file)));
     }
     await writeFileAtomic(join(modelsDir, `${name}.json`), `${JSON.stringify(manifest, null, 2)}\n`);
     return manifest;

@@ -12,6 +12,7 @@ import { discriminatorStep, generatorStep, trainableVariables } from './gan-step
 import { fitGaussian, sampleGaussian } from './gaussian.ts';
 import { saveLayersModel } from './model-io.ts';
 import { buildDiscriminator, buildGan, CLASSES, type BuildOptions } from './models.ts';
+import type { TrainingEvaluation } from './fid-monitor.ts';
 import { curvesPng, type MetricRecord } from './plot.ts';
 import { gridPng } from './png.ts';
 
@@ -24,6 +25,9 @@ export const RUN_FILES = {
   samples: 'samples',
   generator: 'generator',
   discriminator: 'discriminator',
+  /** `--keep-best`: the best generator so far, with `best.json` (which iteration, its scores). */
+  bestGenerator: 'generator-best',
+  best: 'best.json',
 } as const;
 
 /** Seed of the fixed latents behind every progress grid (independent of the run seed). */
@@ -44,8 +48,8 @@ export interface RunContext {
   readonly shouldStop?: () => boolean;
   /** Continue from the run folder's checkpoint. */
   readonly resume?: boolean;
-  /** Scores the generator (classifier-FID) every `config.evalInterval` iterations. */
-  readonly evaluate?: (generator: tf.LayersModel) => number;
+  /** Scores the generator (classifier-FID, per-class accuracy) every `config.evalInterval` iterations. */
+  readonly evaluate?: (generator: tf.LayersModel) => TrainingEvaluation;
 }
 
 /** How a run ended. */
@@ -59,8 +63,40 @@ export interface TrainResult {
 /** A metrics file line: a report, a classifier-FID, or an event such as a discriminator reset. */
 export type MetricsLine =
   | (MetricRecord & { readonly elapsedMs: number })
-  | { readonly iteration: number; readonly fid: number }
+  | EvaluationRecord
   | { readonly iteration: number; readonly event: string };
+
+/** A training-time evaluation as the metrics file and `best.json` hold it. */
+export interface EvaluationRecord {
+  readonly iteration: number;
+  readonly fid: number;
+  /** Conditional models: per digit, the share of samples the classifier recognises as asked. */
+  readonly classAccuracy?: number[];
+}
+
+/** Whether `candidate` beats `best` by the --keep-best metric (worst-digit accuracy ties go to the lower FID). */
+export function isBetterEvaluation(metric: 'fid' | 'class-accuracy', candidate: EvaluationRecord, best: EvaluationRecord | null): boolean {
+  if (!best) return true;
+  if (metric === 'class-accuracy') {
+    const worst = (r: EvaluationRecord): number => Math.min(...(r.classAccuracy ?? [-Infinity]));
+    if (worst(candidate) !== worst(best)) return worst(candidate) > worst(best);
+  }
+  return candidate.fid < best.fid;
+}
+
+/** The log line of a training-time evaluation. */
+export function formatEvaluation(r: EvaluationRecord, samples: number): string {
+  const line = `${r.iteration} [classifier-FID: ${r.fid.toFixed(3)} over ${samples} samples]`;
+  if (!r.classAccuracy) return line;
+  const worst = r.classAccuracy.reduce((w, a, digit) => (a < r.classAccuracy![w]! ? digit : w), 0);
+  return `${line} [digit accuracy: ${r.classAccuracy.map((a) => (100 * a).toFixed(0)).join('/')}%, worst ${worst}: ${(100 * r.classAccuracy[worst]!).toFixed(1)}%]`;
+}
+
+/** Reads `best.json` of a run's best generator, or null when there is none. */
+export async function readBest(runDir: string): Promise<EvaluationRecord | null> {
+  const text = await readFile(join(runDir, RUN_FILES.bestGenerator, RUN_FILES.best), 'utf8').catch(() => null);
+  return text === null ? null : (JSON.parse(text) as EvaluationRecord);
+}
 
 /** The seed's report line: `iteration [D loss: x, acc.: y%] [G loss: z]`. */
 export function formatReport(r: MetricRecord): string {
@@ -160,6 +196,9 @@ async function trainGan(ctx: RunContext): Promise<TrainResult> {
     await writeFileAtomic(join(runDir, RUN_FILES.metrics), kept.map((l) => `${JSON.stringify(l)}\n`).join(''));
     log(`resumed ${runDir} at iteration ${start}`);
   }
+  // A best generator from iterations about to be run again is forgotten (the rerun may replace it).
+  let best = config.keepBest === 'none' ? null : await readBest(runDir);
+  if (best && best.iteration > start) best = null;
   await writeRunConfig(runDir, config, ctx.dataset, ctx.backend);
 
   let gVars = trainableVariables(generator);
@@ -225,9 +264,18 @@ async function trainGan(ctx: RunContext): Promise<TrainResult> {
       tf.dispose([real, z, fake, z2, gLoss, dReal.loss, dReal.accuracy, dFake.loss, dFake.accuracy, ...[realLabels, fakeLabels, gLabels].filter((t): t is tf.Tensor => t != null)]);
 
       if (ctx.evaluate && config.evalInterval > 0 && (iteration % config.evalInterval === 0 || iteration === config.iterations)) {
-        const fid = ctx.evaluate(generator);
-        log(`${iteration} [classifier-FID: ${fid.toFixed(3)} over ${config.evalSamples} samples]`);
-        await appendFile(join(runDir, RUN_FILES.metrics), `${JSON.stringify({ iteration, fid })}\n`);
+        const { fid, classAccuracy } = ctx.evaluate(generator);
+        const record: EvaluationRecord = { iteration, fid, ...(classAccuracy ? { classAccuracy } : {}) };
+        log(formatEvaluation(record, config.evalSamples));
+        await appendFile(join(runDir, RUN_FILES.metrics), `${JSON.stringify(record)}\n`);
+        if (config.keepBest !== 'none' && isBetterEvaluation(config.keepBest, record, best)) {
+          best = record;
+          const dir = join(runDir, RUN_FILES.bestGenerator);
+          await saveLayersModel(generator, dir);
+          // Written last: best.json names the iteration of complete weights.
+          await writeFileAtomic(join(dir, RUN_FILES.best), `${JSON.stringify(best)}\n`);
+          log(`${iteration} best so far by ${config.keepBest}: ${dir}`);
+        }
       }
       if (config.resetDiscriminatorAt.includes(iteration)) {
         // The seed's burn-in: a new apprentice curator, same forger.
@@ -252,7 +300,7 @@ async function trainGan(ctx: RunContext): Promise<TrainResult> {
       await saveLayersModel(discriminator, join(runDir, RUN_FILES.discriminator));
       const lines = await readMetrics(runDir);
       const records = lines.filter(isReport);
-      const fids = lines.filter((l): l is { iteration: number; fid: number } => 'fid' in l);
+      const fids = lines.filter((l): l is EvaluationRecord => 'fid' in l);
       if (records.length > 0) await writeFileAtomic(join(runDir, RUN_FILES.curves), curvesPng(records, config.resetDiscriminatorAt, fids));
     }
     await writeRunConfig(runDir, config, dataset, ctx.backend, { iterationsDone: iteration, wallMs: Math.round(elapsed()), final: last });
