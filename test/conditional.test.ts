@@ -14,6 +14,9 @@ import { ProviderSelector } from '../serve/providers.ts';
 import { loadModels, type LoadedModel } from '../serve/registry.ts';
 import { exportRun } from '../train/export.ts';
 import { saveLayersModel } from '../train/model-io.ts';
+import { DEFAULT_CONFIG, type TrainConfig } from '../train/config.ts';
+import type { Dataset } from '../train/data.ts';
+import { train } from '../train/loop.ts';
 import { buildCganGenerator } from '../train/models.ts';
 import { maxAbsDiff } from './helpers/ort.ts';
 
@@ -110,4 +113,26 @@ test('digit errors: out of range, bad ranges, too many digits, unconditional mod
   assert.equal((await app.request('/interpolate?from=1&to=2&digit=3&model=plain')).status, 400);
   const walk = await app.request('/interpolate?from=1&to=2&steps=3&digit=4');
   assert.equal(walk.status, 200);
+});
+
+test('cgan and acgan train on the labelled digits without leaking tensors; unlabelled data is refused', async () => {
+  // 40 labelled 8x8 images (the conditional models need sides divisible by 4): fast on the JS backend.
+  const data: Dataset = {
+    images: Float32Array.from({ length: 40 * 64 }, (_, i) => Math.sin(i * 0.37)),
+    labels: Uint8Array.from({ length: 40 }, (_, i) => i % 10),
+    count: 40,
+    height: 8,
+    width: 8,
+    source: 'synthetic',
+  };
+  for (const model of ['cgan', 'acgan'] as const) {
+    const out = await mkdtemp(join(tmpdir(), `ganforge-${model}-`));
+    const config: TrainConfig = { ...DEFAULT_CONFIG, model, width: 0.25, latentDim: 16, iterations: 12, batchSize: 8, sampleInterval: 6, checkpointInterval: 6, fakeMode: 'training', out };
+    const counts = new Map<number, number>();
+    const lines: string[] = [];
+    await train({ config, runDir: out, dataset: data, backend: 'cpu', log: (l) => lines.push(l), tick: (i) => counts.set(i, tf.memory().numTensors) });
+    assert.equal(counts.get(3), counts.get(12), `${model}: tensors leak`);
+    assert.match(lines.join('\n'), /^12 \[D loss: [\d.]+, acc\.: [\d.]+%\] \[G loss: [\d.]+\]$/m);
+    await assert.rejects(train({ config, runDir: out, dataset: { ...data, labels: null, source: 'idx:images-only' }, backend: 'cpu', log: () => {} }), /idx:images-only: the conditional GAN needs labels/);
+  }
 });

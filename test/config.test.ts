@@ -51,7 +51,7 @@ test('resets must fall inside the run', () => {
 test('--keep-best needs evaluations, and class-accuracy needs the conditional model', () => {
   const resolve = (argv: string[]) => resolveConfig(DEFAULT_CONFIG, parseTrainArgs(argv).overrides);
   assert.throws(() => resolve(['--keep-best', 'fid']), /--keep-best fid needs --eval-interval N/);
-  assert.throws(() => resolve(['--keep-best', 'class-accuracy', '--eval-interval', '100']), /Expected --model cgan for --keep-best class-accuracy .* but received 'dense'/);
+  assert.throws(() => resolve(['--keep-best', 'class-accuracy', '--eval-interval', '100']), /Expected --model cgan or acgan for --keep-best class-accuracy .* but received 'dense'/);
   assert.throws(() => parseTrainArgs(['--keep-best', 'loss']), /Expected one of none, fid, class-accuracy for --keep-best but received 'loss'/);
   assert.equal(resolve(['--model', 'cgan', '--keep-best', 'class-accuracy', '--eval-interval', '100']).keepBest, 'class-accuracy');
 });

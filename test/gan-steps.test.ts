@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import { binaryAccuracy, binaryCrossEntropy, discriminatorStep, generatorStep } from '../train/gan-steps.ts';
+import { binaryAccuracy, binaryCrossEntropy, discriminatorStep, generatorStep, sparseCategoricalCrossEntropy } from '../train/gan-steps.ts';
 import { buildGan } from '../train/models.ts';
 
 before(async () => {
@@ -53,4 +53,41 @@ test('steps leak no tensors', () => {
   const before = tf.memory().numTensors;
   for (let i = 0; i < 5; i++) step();
   assert.equal(tf.memory().numTensors, before);
+});
+
+test("sparse categorical cross-entropy is Keras' (clipped, mean over the batch)", () => {
+  const probs = tf.tensor2d([
+    [0.7, 0.2, 0.1],
+    [0.1, 0.1, 0.8],
+  ]);
+  close(sparseCategoricalCrossEntropy(probs, tf.tensor2d([[0], [1]], [2, 1], 'int32')).dataSync()[0]!, -(Math.log(0.7) + Math.log(0.1)) / 2);
+  close(sparseCategoricalCrossEntropy(tf.tensor2d([[1, 0]]), tf.tensor2d([[1]], [1, 1], 'int32')).dataSync()[0]!, -Math.log(Math.fround(1e-7)), 1e-3);
+});
+
+test('acgan: D names the digit from the image alone; its loss adds the digit cross-entropy; the steps stay separate', () => {
+  const { generator, discriminator } = buildGan('acgan', { latentDim: 8, imageShape: [8, 8, 1], seed: 3, width: 0.1 });
+  assert.equal(discriminator.inputs.length, 1, 'image only: the label is what D must find');
+  assert.deepEqual(discriminator.outputs.map((o) => o.shape), [[null, 1], [null, 10]]);
+  assert.equal(generator.inputs.length, 2);
+  const images = tf.randomUniform([6, 8, 8, 1], -1, 1, 'float32', 1);
+  const classes = tf.tensor2d([0, 1, 2, 3, 4, 9], [6, 1], 'int32');
+  const [validity, digits] = discriminator.apply(images, { training: true }) as tf.Tensor[];
+  const expected = binaryCrossEntropy(validity!, 0).dataSync()[0]! + sparseCategoricalCrossEntropy(digits!, classes).dataSync()[0]!;
+  const dOpt = tf.train.adam();
+  const gOpt = tf.train.adam();
+  const g0 = snapshot(generator);
+  const step = discriminatorStep(discriminator, dOpt, images, 0, undefined, classes);
+  close(step.loss.dataSync()[0]!, expected);
+  assert.deepEqual(snapshot(generator), g0);
+  assert.throws(() => discriminatorStep(discriminator, dOpt, images, 0), /auxiliary-classifier discriminator needs the digit labels/);
+  // Trainable weights only: D's batch-norm statistics follow whatever batch it sees, as in Keras.
+  const trainable = (m: tf.LayersModel): Float32Array[] => m.trainableWeights.map((w) => w.read().dataSync() as Float32Array);
+  const d1 = trainable(discriminator);
+  tf.dispose(generatorStep(generator, discriminator, gOpt, tf.randomNormal([6, 8]), undefined, classes));
+  assert.deepEqual(trainable(discriminator), d1);
+  assert.ok(snapshot(generator).some((w, i) => w.some((v, j) => v !== g0[i]![j])), 'G moves');
+  // The G step's loss includes the digit term: with other requested digits it differs.
+  const z = tf.randomNormal([6, 8], 0, 1, 'float32', 4);
+  const gLoss = (c: number[]): number => generatorStep(generator, discriminator, tf.train.sgd(0), z, undefined, tf.tensor2d(c, [6, 1], 'int32')).dataSync()[0]!;
+  assert.notEqual(gLoss([0, 1, 2, 3, 4, 9]), gLoss([9, 9, 9, 9, 9, 9]));
 });

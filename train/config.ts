@@ -71,7 +71,7 @@ interface FlagSpec {
 
 /** Every training flag, in --help order; the README's table mirrors it. */
 export const TRAIN_FLAGS: Readonly<Record<string, FlagSpec>> = {
-  model: { key: 'model', kind: 'enum', values: MODEL_KINDS, help: 'architecture: dense (the seed), dcgan, cgan (conditional DCGAN), or the gaussian baseline' },
+  model: { key: 'model', kind: 'enum', values: MODEL_KINDS, help: 'architecture: dense (the seed), dcgan, cgan (conditional DCGAN), acgan (auxiliary-classifier GAN), or the gaussian baseline' },
   data: { key: 'data', kind: 'string', help: "'mnist' (10,000 embedded digits) or idx:<images>[,<labels>] (.gz allowed)" },
   iterations: { key: 'iterations', kind: 'int', min: 1, help: 'total training iterations (including those already done when resuming)' },
   'batch-size': { key: 'batchSize', kind: 'int', min: 1, max: 65536, help: 'images per batch' },
@@ -93,7 +93,7 @@ export const TRAIN_FLAGS: Readonly<Record<string, FlagSpec>> = {
     key: 'keepBest',
     kind: 'enum',
     values: ['none', 'fid', 'class-accuracy'],
-    help: 'keep the generator with the lowest FID, or (cgan) the highest worst-digit accuracy, in generator-best/ (needs --eval-interval)',
+    help: 'keep the generator with the lowest FID, or (cgan, acgan) the highest worst-digit accuracy, in generator-best/ (needs --eval-interval)',
   },
 };
 
@@ -203,8 +203,8 @@ export function resolveConfig(base: Readonly<TrainConfig>, overrides: Partial<Tr
   if (config.keepBest !== 'none' && config.evalInterval === 0) {
     throw new Error(`--keep-best ${config.keepBest} needs --eval-interval N (the evaluations it compares)`);
   }
-  if (config.keepBest === 'class-accuracy' && config.model !== 'cgan') {
-    throw new Error(`Expected --model cgan for --keep-best class-accuracy (per-digit accuracy needs a conditional model) but received '${config.model}'`);
+  if (config.keepBest === 'class-accuracy' && config.model !== 'cgan' && config.model !== 'acgan') {
+    throw new Error(`Expected --model cgan or acgan for --keep-best class-accuracy (per-digit accuracy needs a conditional model) but received '${config.model}'`);
   }
   return config;
 }

@@ -12,6 +12,30 @@ export function binaryCrossEntropy(p: tf.Tensor, label: 0 | 1): tf.Scalar {
   });
 }
 
+/**
+ * Mean categorical cross-entropy of softmax probabilities [batch, k] against integer labels [batch, 1],
+ * clipped like Keras' sparse_categorical_crossentropy.
+ */
+export function sparseCategoricalCrossEntropy(probs: tf.Tensor, labels: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    const q = tf.clipByValue(probs, EPSILON, 1 - EPSILON);
+    const target = tf.oneHot(tf.cast(tf.reshape(labels, [-1]), 'int32') as tf.Tensor1D, probs.shape[1]!);
+    return tf.neg(tf.mean(tf.sum(tf.mul(target, tf.log(q)), 1))) as tf.Scalar;
+  });
+}
+
+/**
+ * D's loss on its output: binary cross-entropy against `label`, plus, for an auxiliary-classifier D
+ * (two outputs: validity and digit probabilities), the digit cross-entropy against `classes`.
+ * Returns the loss and the validity output.
+ */
+function discriminatorLoss(output: tf.Tensor | tf.Tensor[], label: 0 | 1, classes: tf.Tensor | undefined): { loss: tf.Scalar; validity: tf.Tensor } {
+  if (!Array.isArray(output)) return { loss: binaryCrossEntropy(output, label), validity: output };
+  const [validity, digits] = output as [tf.Tensor, tf.Tensor];
+  if (!classes) throw new Error('An auxiliary-classifier discriminator needs the digit labels of its batch');
+  return { loss: tf.add(binaryCrossEntropy(validity, label), sparseCategoricalCrossEntropy(digits, classes)) as tf.Scalar, validity };
+}
+
 /** Share of predictions on the right side of 0.5 (Keras' binary accuracy). */
 export function binaryAccuracy(p: tf.Tensor, label: 0 | 1): tf.Scalar {
   return tf.tidy(() => {
@@ -33,7 +57,9 @@ export type StepResult = {
 
 /**
  * One discriminator update on a batch that is all real (label 1) or all fake (label 0). Only D's
- * variables are in the optimizer's list. The returned scalars belong to the caller.
+ * variables are in the optimizer's list. `classes` are the batch's digits, which an auxiliary-classifier
+ * D (ACGAN) learns to name; the loss is then the sum of both cross-entropies. The returned scalars
+ * belong to the caller.
  */
 export function discriminatorStep(
   discriminator: tf.LayersModel,
@@ -41,13 +67,14 @@ export function discriminatorStep(
   images: tf.Tensor | tf.Tensor[],
   label: 0 | 1,
   vars: tf.Variable[] = trainableVariables(discriminator),
+  classes?: tf.Tensor,
 ): StepResult {
   return tf.tidy(() => {
     let accuracy: tf.Scalar | undefined;
     const { value, grads } = tf.variableGrads(() => {
-      const p = forward(discriminator, images);
-      accuracy = tf.keep(binaryAccuracy(p, label));
-      return binaryCrossEntropy(p, label);
+      const { loss, validity } = discriminatorLoss(forward(discriminator, images), label, classes);
+      accuracy = tf.keep(binaryAccuracy(validity, label));
+      return loss;
     }, vars);
     optimizer.applyGradients(grads);
     return { loss: value, accuracy: accuracy! };
@@ -57,7 +84,8 @@ export function discriminatorStep(
 /**
  * One generator update: G's fakes go through D with the label "real" (the non-saturating loss) and
  * only G's variables are updated; D is not frozen, it is simply not in the variable list. With
- * `classes` (conditional GANs) both networks also see the digit labels.
+ * `classes` (conditional GANs) G draws those digits; a D with a label input (cgan) sees them too, and an
+ * auxiliary-classifier D (acgan) must recognise them.
  */
 export function generatorStep(
   generator: tf.LayersModel,
@@ -70,7 +98,8 @@ export function generatorStep(
   return tf.tidy(() => {
     const { value, grads } = tf.variableGrads(() => {
       const fake = forward(generator, classes ? [z, classes] : z);
-      return binaryCrossEntropy(forward(discriminator, classes ? [fake, classes] : fake), 1);
+      const labelled = classes && discriminator.inputs.length === 2;
+      return discriminatorLoss(forward(discriminator, labelled ? [fake, classes] : fake), 1, classes).loss;
     }, vars);
     optimizer.applyGradients(grads);
     return value;

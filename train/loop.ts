@@ -167,9 +167,11 @@ async function writeRunConfig(runDir: string, config: TrainConfig, dataset: Data
 /** The seed's GAN loop with its reports, grids, resets and checkpoints. */
 async function trainGan(ctx: RunContext): Promise<TrainResult> {
   const { config, runDir, dataset, log } = ctx;
-  const kind = config.model as 'dense' | 'dcgan' | 'cgan';
-  const conditional = kind === 'cgan';
+  const kind = config.model as 'dense' | 'dcgan' | 'cgan' | 'acgan';
+  const conditional = kind === 'cgan' || kind === 'acgan';
   if (conditional && !dataset.labels) throw new Error(`${dataset.source}: the conditional GAN needs labels (give idx:<images>,<labels>)`);
+  // cgan's D takes the digit as a second input; acgan's D names it from the image alone.
+  const labelledD = kind === 'cgan';
   const t0 = performance.now();
   const imageShape = [dataset.height, dataset.width, 1] as const;
   const build = (seed: number): BuildOptions => ({ latentDim: config.latentDim, imageShape, seed, width: config.width });
@@ -245,8 +247,8 @@ async function trainGan(ctx: RunContext): Promise<TrainResult> {
       // Keras' generator.predict(z) is inference mode (the seed); --fake-mode training uses batch statistics,
       // so D judges the same generator that the G step trains (needed when BN's moving statistics lag).
       const fake = tf.tidy(() => forward(generator, fakeLabels ? [z, fakeLabels] : z, config.fakeMode === 'training'));
-      const dReal = discriminatorStep(discriminator, dOptimizer, realLabels ? [real, realLabels] : real, 1, dVars);
-      const dFake = discriminatorStep(discriminator, dOptimizer, fakeLabels ? [fake, fakeLabels] : fake, 0, dVars);
+      const dReal = discriminatorStep(discriminator, dOptimizer, labelledD ? [real, realLabels!] : real, 1, dVars, realLabels ?? undefined);
+      const dFake = discriminatorStep(discriminator, dOptimizer, labelledD ? [fake, fakeLabels!] : fake, 0, dVars, fakeLabels ?? undefined);
       // A fresh z (and fresh labels) for the generator step, as the seed insists.
       const z2 = tf.tensor2d(prng.normals(zSize), [config.batchSize, config.latentDim]);
       const gLabels = conditional ? labels(randomLabels(prng, labelBuffer)) : undefined;

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 /** The architectures ganforge trains; `gaussian` is the closed-form baseline (train/gaussian.ts). */
-export const MODEL_KINDS = ['dense', 'dcgan', 'cgan', 'gaussian'] as const;
+export const MODEL_KINDS = ['dense', 'dcgan', 'cgan', 'acgan', 'gaussian'] as const;
 export type ModelKind = (typeof MODEL_KINDS)[number];
 
 /** Image shape [height, width, channels]. */
@@ -99,26 +99,30 @@ export function buildDcganGenerator({ latentDim, imageShape, seed, width = 1 }: 
 }
 
 /**
- * The book's DCGAN discriminator: Conv(32, 3, s2) -> LeakyReLU -> Conv(64, 3, s2) -> BN -> LeakyReLU ->
- * Conv(128, 3, s2) -> BN -> LeakyReLU -> Flatten -> Dense(1, sigmoid), channels scaled by `width`.
+ * The book's DCGAN discriminator up to its features: Conv(32, 3, s2) -> LeakyReLU -> Conv(64, 3, s2) ->
+ * BN -> LeakyReLU -> Conv(128, 3, s2) -> BN -> LeakyReLU -> Flatten, channels scaled by `width`.
  */
+function dcganDiscriminatorTrunk(imageShape: ImageShape, width: number, init: ReturnType<typeof seeder>): tf.layers.Layer[] {
+  return [
+    tf.layers.conv2d({ inputShape: [...imageShape], filters: channels(32, width), kernelSize: 3, strides: 2, padding: 'same', kernelInitializer: init() }),
+    tf.layers.leakyReLU({ alpha: ALPHA }),
+    tf.layers.conv2d({ filters: channels(64, width), kernelSize: 3, strides: 2, padding: 'same', kernelInitializer: init() }),
+    tf.layers.batchNormalization(),
+    tf.layers.leakyReLU({ alpha: ALPHA }),
+    tf.layers.conv2d({ filters: channels(128, width), kernelSize: 3, strides: 2, padding: 'same', kernelInitializer: init() }),
+    tf.layers.batchNormalization(),
+    tf.layers.leakyReLU({ alpha: ALPHA }),
+    tf.layers.flatten(),
+  ];
+}
+
+/** The book's DCGAN discriminator: the trunk above, then Dense(1, sigmoid). */
 export function buildDcganDiscriminator({ imageShape, seed, width = 1 }: BuildOptions): tf.Sequential {
   assertDcganShape(imageShape);
   const init = seeder(seed);
   return tf.sequential({
     name: 'discriminator',
-    layers: [
-      tf.layers.conv2d({ inputShape: [...imageShape], filters: channels(32, width), kernelSize: 3, strides: 2, padding: 'same', kernelInitializer: init() }),
-      tf.layers.leakyReLU({ alpha: ALPHA }),
-      tf.layers.conv2d({ filters: channels(64, width), kernelSize: 3, strides: 2, padding: 'same', kernelInitializer: init() }),
-      tf.layers.batchNormalization(),
-      tf.layers.leakyReLU({ alpha: ALPHA }),
-      tf.layers.conv2d({ filters: channels(128, width), kernelSize: 3, strides: 2, padding: 'same', kernelInitializer: init() }),
-      tf.layers.batchNormalization(),
-      tf.layers.leakyReLU({ alpha: ALPHA }),
-      tf.layers.flatten(),
-      tf.layers.dense({ units: 1, activation: 'sigmoid', kernelInitializer: init() }),
-    ],
+    layers: [...dcganDiscriminatorTrunk(imageShape, width, init), tf.layers.dense({ units: 1, activation: 'sigmoid', kernelInitializer: init() })],
   });
 }
 
@@ -154,6 +158,22 @@ export function buildCganDiscriminator(options: BuildOptions): tf.LayersModel {
   return tf.model({ inputs: [image, label], outputs: p, name: 'discriminator' });
 }
 
+/**
+ * The auxiliary-classifier discriminator (ACGAN, Odena et al. 2017): the DCGAN discriminator's trunk
+ * sees the image alone, and two heads read its features: real-or-fake (sigmoid, [batch, 1]) and which
+ * digit (softmax, [batch, 10]). The generator is the conditional one above; the class head's loss is
+ * what pushes it to draw the digit it was asked for.
+ */
+export function buildAcganDiscriminator({ imageShape, seed, width = 1 }: BuildOptions): tf.LayersModel {
+  assertDcganShape(imageShape);
+  const init = seeder(seed);
+  const image = tf.input({ shape: [...imageShape], name: 'image' });
+  const features = dcganDiscriminatorTrunk(imageShape, width, init).reduce((x, layer) => layer.apply(x) as tf.SymbolicTensor, image);
+  const validity = tf.layers.dense({ units: 1, activation: 'sigmoid', kernelInitializer: init() }).apply(features) as tf.SymbolicTensor;
+  const digit = tf.layers.dense({ units: CLASSES, activation: 'softmax', kernelInitializer: init() }).apply(features) as tf.SymbolicTensor;
+  return tf.model({ inputs: image, outputs: [validity, digit], name: 'discriminator' });
+}
+
 /** A generator / discriminator pair. */
 export interface Gan {
   readonly generator: tf.LayersModel;
@@ -168,5 +188,14 @@ export function buildGan(kind: Exclude<ModelKind, 'gaussian'>, options: BuildOpt
 
 /** Builds a fresh discriminator of the same kind: used by the discriminator reset. */
 export function buildDiscriminator(kind: Exclude<ModelKind, 'gaussian'>, options: BuildOptions): tf.LayersModel {
-  return kind === 'dense' ? buildDenseDiscriminator(options) : kind === 'dcgan' ? buildDcganDiscriminator(options) : buildCganDiscriminator(options);
+  switch (kind) {
+    case 'dense':
+      return buildDenseDiscriminator(options);
+    case 'dcgan':
+      return buildDcganDiscriminator(options);
+    case 'cgan':
+      return buildCganDiscriminator(options);
+    case 'acgan':
+      return buildAcganDiscriminator(options);
+  }
 }

@@ -16,5 +16,6 @@ export async function startBackend(choice: BackendChoice, log: (line: string) =>
 /** Kernels a model's training needs beyond the dense basics (the convolution gradients for dcgan). */
 export function kernelsFor(model: string): string[] {
   const conv = ['Conv2DBackpropFilter', 'Conv2DBackpropInput'];
-  return model === 'dcgan' ? conv : model === 'cgan' ? [...conv, 'UnsortedSegmentSum'] : [];
+  // The conditional generators' Embedding needs UnsortedSegmentSum for its gradient.
+  return model === 'dcgan' ? conv : model === 'cgan' || model === 'acgan' ? [...conv, 'UnsortedSegmentSum'] : [];
 }
