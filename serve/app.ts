@@ -5,7 +5,7 @@ import { createHash, randomInt } from 'node:crypto';
 import { Gauge, Registry } from 'prom-client';
 import { defaultColumns } from '../shared/grid.ts';
 import { latentWalk } from '../shared/latent.ts';
-import { isConditional } from '../shared/manifest.ts';
+import { chooseConditionalDefault, isConditional } from '../shared/manifest.ts';
 import { sampleLatents } from '../shared/prng.ts';
 import { Batcher } from './batcher.ts';
 import { ByteLru } from './lru.ts';
@@ -85,9 +85,12 @@ export function createApp(options: AppOptions): { app: Hono; batchers: Map<strin
     return renderGridPng(images, grid.n, model.height, model.width, { cols: grid.cols, scale: grid.scale, padding: grid.padding });
   };
 
-  /** The model a request names (or the default), or a 404 naming the available ones. */
-  const modelFor = (requested: string | undefined): string => {
-    const name = requested ?? defaultModel;
+  // "Give me a 7" without a model name goes to a conditional model even when the default is not one.
+  const defaultConditional = chooseConditionalDefault([...models.values()].map((m) => m.manifest), defaultModel);
+
+  /** The model a request names (or the default; the conditional default for a digit), or a 404 naming the available ones. */
+  const modelFor = (requested: string | undefined, digit?: string): string => {
+    const name = requested ?? (digit !== undefined && defaultConditional !== null ? defaultConditional : defaultModel);
     if (!models.has(name)) {
       throw new HttpError(404, `Unknown model '${name}' (available: ${[...models.keys()].join(', ')})`, 'model', `one of ${[...models.keys()].join(', ')}`, name);
     }
@@ -112,7 +115,7 @@ export function createApp(options: AppOptions): { app: Hono; batchers: Map<strin
 
   app.get('/sample', async (c) => {
     const q = parseQuery(sampleQuery, c.req.query());
-    const name = modelFor(q.model);
+    const name = modelFor(q.model, q.digit);
     checkDigit(name, q.digit);
     let labels: Int32Array | null = null;
     let grid = gridOptions(q);
@@ -147,7 +150,7 @@ export function createApp(options: AppOptions): { app: Hono; batchers: Map<strin
 
   app.get('/interpolate', async (c) => {
     const q = parseQuery(interpolateQuery, c.req.query());
-    const name = modelFor(q.model);
+    const name = modelFor(q.model, q.digit);
     checkDigit(name, q.digit);
     const model = models.get(name)!;
     const steps = q.steps ?? 10;
@@ -176,11 +179,11 @@ export function createApp(options: AppOptions): { app: Hono; batchers: Map<strin
   });
 
   app.get('/models', (c) =>
-    c.json({ default: defaultModel, models: [...models.values()].map((m) => m.manifest) }),
+    c.json({ default: defaultModel, defaultConditional, models: [...models.values()].map((m) => m.manifest) }),
   );
 
   // The model files themselves, from the server's own models (the web demo fetches these).
-  app.get('/models/index.json', (c) => c.json({ default: defaultModel, models: [...models.keys()] }));
+  app.get('/models/index.json', (c) => c.json({ default: defaultModel, defaultConditional, models: [...models.keys()] }));
   app.get('/models/:file{[a-z0-9][a-z0-9_-]*\\.(onnx|json)}', (c) => {
     const file = c.req.param('file');
     const model = models.get(file.replace(/\.(onnx|json)$/, ''));

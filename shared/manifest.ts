@@ -58,6 +58,19 @@ export function imageSize(m: ModelManifest): { height: number; width: number; ch
 /** Which shipped model is served by default (server and static web demo), best first. */
 export const DEFAULT_PREFERENCE: readonly string[] = ['dcgan', 'dense-burn-in', 'dense'];
 
+/** Conditional models by measured per-digit accuracy, best first: the default for a request with a digit. */
+export const CONDITIONAL_PREFERENCE: readonly string[] = ['acgan', 'cgan'];
+
+/**
+ * The model a request for a digit uses when it names none: the default model if it is conditional,
+ * else the preferred conditional one, else any; null when no conditional model is loaded.
+ */
+export function chooseConditionalDefault(manifests: readonly ModelManifest[], defaultModel: string): string | null {
+  const conditional = manifests.filter(isConditional).map((m) => m.name);
+  if (conditional.includes(defaultModel)) return defaultModel;
+  return CONDITIONAL_PREFERENCE.find((n) => conditional.includes(n)) ?? conditional.sort()[0] ?? null;
+}
+
 /** Picks the default model among those available, or the requested one (which must be available). */
 export function chooseDefault(available: readonly string[], requested: string | null = null): string {
   if (requested !== null) {

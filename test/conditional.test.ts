@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { PNG } from 'pngjs';
 import { layoutGrid } from '../shared/grid.ts';
-import type { ModelManifest } from '../shared/manifest.ts';
+import { chooseConditionalDefault, type ModelManifest } from '../shared/manifest.ts';
 import { sampleLatents } from '../shared/prng.ts';
 import { createApp } from '../serve/app.ts';
 import { ProviderSelector } from '../serve/providers.ts';
@@ -91,6 +91,28 @@ test('GET /sample?digit=7 gives every cell the digit; digit=0-9 one row per digi
   // Without a digit, cells cycle through 0-9.
   const cycle = await grey(await app.request('/sample?n=4&seed=6'));
   assert.deepEqual(cycle.data, layoutGrid(await onnxImages(6, [0, 1, 2, 3]), 4, 28, 28, { cols: 2 }).data);
+});
+
+test('a digit without a model goes to a conditional model even when the default is unconditional', async () => {
+  const { app: plainDefault } = createApp({ models, defaultModel: 'plain', provider: 'cpu' });
+  const seven = await plainDefault.request('/sample?n=4&seed=3&digit=7');
+  assert.equal(seven.status, 200);
+  const named = await plainDefault.request('/sample?n=4&seed=3&digit=7&model=tiny-cgan');
+  assert.deepEqual(Buffer.from(await seven.arrayBuffer()), Buffer.from(await named.arrayBuffer()));
+  assert.equal((await plainDefault.request('/interpolate?from=1&to=2&steps=3&digit=7')).status, 200);
+  const index = (await (await plainDefault.request('/models/index.json')).json()) as { default: string; defaultConditional: string | null };
+  assert.deepEqual([index.default, index.defaultConditional], ['plain', 'tiny-cgan']);
+  // Without a digit the default stays the default.
+  assert.equal((await plainDefault.request('/sample?n=1&seed=3')).headers.get('content-type'), 'image/png');
+  assert.equal((await plainDefault.request('/sample?n=1&seed=3&model=plain')).headers.get('etag'), (await plainDefault.request('/sample?n=1&seed=3')).headers.get('etag'));
+});
+
+test('the conditional default: the default model if conditional, else acgan, cgan, then any', async () => {
+  const m = (name: string, conditional: boolean) => ({ name, inputs: conditional ? [{ name: 'latent' }, { name: 'label' }] : [{ name: 'latent' }] }) as unknown as ModelManifest;
+  assert.equal(chooseConditionalDefault([m('dcgan', false), m('cgan', true), m('acgan', true)], 'dcgan'), 'acgan');
+  assert.equal(chooseConditionalDefault([m('dcgan', false), m('cgan', true), m('mine', true)], 'mine'), 'mine');
+  assert.equal(chooseConditionalDefault([m('dcgan', false), m('zeta', true), m('beta', true)], 'dcgan'), 'beta');
+  assert.equal(chooseConditionalDefault([m('dcgan', false)], 'dcgan'), null);
 });
 
 test('digit errors: out of range, bad ranges, too many digits, unconditional models', async () => {
