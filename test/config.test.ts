@@ -29,7 +29,8 @@ test('unknown and ill-typed flags are errors naming the flag and what was expect
     [['--batch-size', ''], /Expected integer between 1 and 65536 for --batch-size but received ''/],
     [['--beta1', '2'], /Expected number between 0 and 1 for --beta1 but received '2'/],
     [['--lr', 'NaN'], /Expected number >= 0 for --lr but received 'NaN'/],
-    [['--model', 'vae'], /Expected one of dense, dcgan, cgan, gaussian for --model but received 'vae'/],
+    [['--model', 'vae'], /Expected one of dense, dcgan, cgan, acgan, gaussian for --model but received 'vae'/],
+    [['--label-smoothing', '0.7'], /Expected number between 0 and 0.5 for --label-smoothing but received '0.7'/],
     [['--backend', 'metal'], /Expected one of auto, tensorflow-gpu, tensorflow, wasm, cpu for --backend but received 'metal'/],
     [['--seed=-1'], /Expected integer between 0 and 4294967295 for --seed but received '-1'/],
     [['--reset-discriminator-at', '10,x'], /Expected integer >= 1 for --reset-discriminator-at but received 'x'/],
@@ -58,7 +59,7 @@ test('--keep-best needs evaluations, and class-accuracy needs the conditional mo
 
 test('help lists every flag with its default', () => {
   const help = trainHelp();
-  for (const flag of ['--iterations', '--batch-size', '--sample-interval', '--latent-dim', '--lr', '--beta1', '--seed', '--out', '--resume', '--preset', '--reset-discriminator-at', '--checkpoint-interval', '--backend', '--data', '--width', '--keep-best', '--eval-interval', '--eval-samples', '--fake-mode']) {
+  for (const flag of ['--iterations', '--batch-size', '--sample-interval', '--latent-dim', '--lr', '--beta1', '--seed', '--out', '--resume', '--preset', '--reset-discriminator-at', '--checkpoint-interval', '--backend', '--data', '--width', '--keep-best', '--label-smoothing', '--eval-interval', '--eval-samples', '--fake-mode']) {
     assert.ok(help.includes(flag), flag);
   }
   assert.match(help, /--iterations\s+.*\[default: 20000\]/);

@@ -76,18 +76,31 @@ test('acgan: D names the digit from the image alone; its loss adds the digit cro
   const dOpt = tf.train.adam();
   const gOpt = tf.train.adam();
   const g0 = snapshot(generator);
-  const step = discriminatorStep(discriminator, dOpt, images, 0, undefined, classes);
+  const step = discriminatorStep(discriminator, dOpt, images, 0, { classes });
   close(step.loss.dataSync()[0]!, expected);
   assert.deepEqual(snapshot(generator), g0);
   assert.throws(() => discriminatorStep(discriminator, dOpt, images, 0), /auxiliary-classifier discriminator needs the digit labels/);
   // Trainable weights only: D's batch-norm statistics follow whatever batch it sees, as in Keras.
   const trainable = (m: tf.LayersModel): Float32Array[] => m.trainableWeights.map((w) => w.read().dataSync() as Float32Array);
   const d1 = trainable(discriminator);
-  tf.dispose(generatorStep(generator, discriminator, gOpt, tf.randomNormal([6, 8]), undefined, classes));
+  tf.dispose(generatorStep(generator, discriminator, gOpt, tf.randomNormal([6, 8]), { classes }));
   assert.deepEqual(trainable(discriminator), d1);
   assert.ok(snapshot(generator).some((w, i) => w.some((v, j) => v !== g0[i]![j])), 'G moves');
   // The G step's loss includes the digit term: with other requested digits it differs.
   const z = tf.randomNormal([6, 8], 0, 1, 'float32', 4);
-  const gLoss = (c: number[]): number => generatorStep(generator, discriminator, tf.train.sgd(0), z, undefined, tf.tensor2d(c, [6, 1], 'int32')).dataSync()[0]!;
+  const gLoss = (c: number[]): number => generatorStep(generator, discriminator, tf.train.sgd(0), z, { classes: tf.tensor2d(c, [6, 1], 'int32') }).dataSync()[0]!;
   assert.notEqual(gLoss([0, 1, 2, 3, 4, 9]), gLoss([9, 9, 9, 9, 9, 9]));
+});
+
+test('one-sided label smoothing: real images get the soft target, fakes keep 0', () => {
+  const p = tf.tensor2d([[0.9], [0.2]]);
+  close(binaryCrossEntropy(p, 0.9).dataSync()[0]!, -(0.9 * Math.log(0.9) + 0.1 * Math.log(0.1) + 0.9 * Math.log(0.2) + 0.1 * Math.log(0.8)) / 2);
+  const { discriminator } = buildGan('dense', { latentDim: 8, imageShape: [4, 4, 1], seed: 3 });
+  const images = tf.randomUniform([5, 4, 4, 1], -1, 1, 'float32', 2);
+  const q = (discriminator.predict(images) as tf.Tensor).dataSync();
+  const bce = (t: number): number => -Array.from(q).reduce((s, v) => s + t * Math.log(v) + (1 - t) * Math.log(1 - v), 0) / q.length;
+  const sgd = tf.train.sgd(0);
+  close(discriminatorStep(discriminator, sgd, images, 1, { smoothing: 0.1 }).loss.dataSync()[0]!, bce(0.9));
+  close(discriminatorStep(discriminator, sgd, images, 0, { smoothing: 0.1 }).loss.dataSync()[0]!, bce(0), 1e-5);
+  close(discriminatorStep(discriminator, sgd, images, 1).loss.dataSync()[0]!, bce(1));
 });

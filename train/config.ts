@@ -27,6 +27,8 @@ export interface TrainConfig {
   evalSamples: number;
   /** How G makes the D step's fakes: 'inference' (Keras' predict, the seed) or 'training' (batch statistics). */
   fakeMode: 'inference' | 'training';
+  /** One-sided label smoothing: D's target for real images is 1 - labelSmoothing. */
+  labelSmoothing: number;
   /** Keep the generator with the best training-time evaluation in `generator-best/` ('none' = off). */
   keepBest: 'none' | 'fid' | 'class-accuracy';
 }
@@ -51,6 +53,7 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = {
   evalInterval: 0,
   evalSamples: 1000,
   fakeMode: 'inference',
+  labelSmoothing: 0,
   keepBest: 'none',
 };
 
@@ -88,6 +91,7 @@ export const TRAIN_FLAGS: Readonly<Record<string, FlagSpec>> = {
   out: { key: 'out', kind: 'string', help: 'run folder (default runs/<date>-<model>)' },
   'eval-interval': { key: 'evalInterval', kind: 'int', min: 0, help: 'record the classifier-FID every N iterations (needs models/classifier; 0 = off)' },
   'fake-mode': { key: 'fakeMode', kind: 'enum', values: ['inference', 'training'], help: "G's batch-norm mode for the D step's fakes: inference (Keras' predict, as the seed) or training (batch statistics)" },
+  'label-smoothing': { key: 'labelSmoothing', kind: 'float', min: 0, max: 0.5, help: "one-sided label smoothing: D's target for real images is 1 - s (0 = the seed's hard labels)" },
   'eval-samples': { key: 'evalSamples', kind: 'int', min: 2, max: 100000, help: 'generator samples behind each training-time FID' },
   'keep-best': {
     key: 'keepBest',

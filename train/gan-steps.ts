@@ -4,11 +4,17 @@ import { forward } from './forward.ts';
 /** Keras' epsilon: predictions are clipped to [eps, 1 - eps] before the logarithms. */
 const EPSILON = 1e-7;
 
-/** Binary cross-entropy of probabilities `p` against a constant label, as Keras computes it. */
-export function binaryCrossEntropy(p: tf.Tensor, label: 0 | 1): tf.Scalar {
+/**
+ * Binary cross-entropy of probabilities `p` against a constant target in [0, 1] (a soft target for
+ * label smoothing), as Keras computes it.
+ */
+export function binaryCrossEntropy(p: tf.Tensor, target: number): tf.Scalar {
   return tf.tidy(() => {
     const q = tf.clipByValue(p, EPSILON, 1 - EPSILON);
-    return tf.neg(tf.mean(label === 1 ? tf.log(q) : tf.log1p(tf.neg(q)))) as tf.Scalar;
+    // Hard targets take one logarithm each: the same arithmetic as before soft targets existed.
+    if (target === 1) return tf.neg(tf.mean(tf.log(q))) as tf.Scalar;
+    if (target === 0) return tf.neg(tf.mean(tf.log1p(tf.neg(q)))) as tf.Scalar;
+    return tf.neg(tf.mean(tf.add(tf.mul(target, tf.log(q)), tf.mul(1 - target, tf.log1p(tf.neg(q)))))) as tf.Scalar;
   });
 }
 
@@ -29,11 +35,11 @@ export function sparseCategoricalCrossEntropy(probs: tf.Tensor, labels: tf.Tenso
  * (two outputs: validity and digit probabilities), the digit cross-entropy against `classes`.
  * Returns the loss and the validity output.
  */
-function discriminatorLoss(output: tf.Tensor | tf.Tensor[], label: 0 | 1, classes: tf.Tensor | undefined): { loss: tf.Scalar; validity: tf.Tensor } {
-  if (!Array.isArray(output)) return { loss: binaryCrossEntropy(output, label), validity: output };
+function discriminatorLoss(output: tf.Tensor | tf.Tensor[], target: number, classes: tf.Tensor | undefined): { loss: tf.Scalar; validity: tf.Tensor } {
+  if (!Array.isArray(output)) return { loss: binaryCrossEntropy(output, target), validity: output };
   const [validity, digits] = output as [tf.Tensor, tf.Tensor];
   if (!classes) throw new Error('An auxiliary-classifier discriminator needs the digit labels of its batch');
-  return { loss: tf.add(binaryCrossEntropy(validity, label), sparseCategoricalCrossEntropy(digits, classes)) as tf.Scalar, validity };
+  return { loss: tf.add(binaryCrossEntropy(validity, target), sparseCategoricalCrossEntropy(digits, classes)) as tf.Scalar, validity };
 }
 
 /** Share of predictions on the right side of 0.5 (Keras' binary accuracy). */
@@ -49,6 +55,17 @@ export function trainableVariables(model: tf.LayersModel): tf.Variable[] {
   return model.trainableWeights.map((w) => w.read() as tf.Variable);
 }
 
+/** What a training step may be given beyond its batch. */
+export interface StepOptions {
+  /** The variables to update (default: the stepping model's trainable variables). */
+  readonly vars?: tf.Variable[];
+  /**
+   * The batch's digits [batch, 1] (int32): for a D with a label input (cgan) or an auxiliary
+   * classifier head (acgan), and in the G step the digits G is asked to draw.
+   */
+  readonly classes?: tf.Tensor;
+}
+
 /** Loss and accuracy of one step, still on the device (read them only when reporting). */
 export type StepResult = {
   readonly loss: tf.Scalar;
@@ -58,21 +75,22 @@ export type StepResult = {
 /**
  * One discriminator update on a batch that is all real (label 1) or all fake (label 0). Only D's
  * variables are in the optimizer's list. `classes` are the batch's digits, which an auxiliary-classifier
- * D (ACGAN) learns to name; the loss is then the sum of both cross-entropies. The returned scalars
- * belong to the caller.
+ * D (ACGAN) learns to name; the loss is then the sum of both cross-entropies. `smoothing` > 0 is
+ * one-sided label smoothing (Salimans et al. 2016): real images get the target 1 - smoothing. The
+ * returned scalars belong to the caller.
  */
 export function discriminatorStep(
   discriminator: tf.LayersModel,
   optimizer: tf.Optimizer,
   images: tf.Tensor | tf.Tensor[],
   label: 0 | 1,
-  vars: tf.Variable[] = trainableVariables(discriminator),
-  classes?: tf.Tensor,
+  { vars = trainableVariables(discriminator), classes, smoothing = 0 }: StepOptions & { readonly smoothing?: number } = {},
 ): StepResult {
+  const target = label === 1 ? 1 - smoothing : 0;
   return tf.tidy(() => {
     let accuracy: tf.Scalar | undefined;
     const { value, grads } = tf.variableGrads(() => {
-      const { loss, validity } = discriminatorLoss(forward(discriminator, images), label, classes);
+      const { loss, validity } = discriminatorLoss(forward(discriminator, images), target, classes);
       accuracy = tf.keep(binaryAccuracy(validity, label));
       return loss;
     }, vars);
@@ -92,8 +110,7 @@ export function generatorStep(
   discriminator: tf.LayersModel,
   optimizer: tf.Optimizer,
   z: tf.Tensor,
-  vars: tf.Variable[] = trainableVariables(generator),
-  classes?: tf.Tensor,
+  { vars = trainableVariables(generator), classes }: StepOptions = {},
 ): tf.Scalar {
   return tf.tidy(() => {
     const { value, grads } = tf.variableGrads(() => {

@@ -247,12 +247,13 @@ async function trainGan(ctx: RunContext): Promise<TrainResult> {
       // Keras' generator.predict(z) is inference mode (the seed); --fake-mode training uses batch statistics,
       // so D judges the same generator that the G step trains (needed when BN's moving statistics lag).
       const fake = tf.tidy(() => forward(generator, fakeLabels ? [z, fakeLabels] : z, config.fakeMode === 'training'));
-      const dReal = discriminatorStep(discriminator, dOptimizer, labelledD ? [real, realLabels!] : real, 1, dVars, realLabels ?? undefined);
-      const dFake = discriminatorStep(discriminator, dOptimizer, labelledD ? [fake, fakeLabels!] : fake, 0, dVars, fakeLabels ?? undefined);
+      const smoothing = config.labelSmoothing;
+      const dReal = discriminatorStep(discriminator, dOptimizer, labelledD ? [real, realLabels!] : real, 1, { vars: dVars, classes: realLabels ?? undefined, smoothing });
+      const dFake = discriminatorStep(discriminator, dOptimizer, labelledD ? [fake, fakeLabels!] : fake, 0, { vars: dVars, classes: fakeLabels ?? undefined });
       // A fresh z (and fresh labels) for the generator step, as the seed insists.
       const z2 = tf.tensor2d(prng.normals(zSize), [config.batchSize, config.latentDim]);
       const gLabels = conditional ? labels(randomLabels(prng, labelBuffer)) : undefined;
-      const gLoss = generatorStep(generator, discriminator, gOptimizer, z2, gVars, gLabels);
+      const gLoss = generatorStep(generator, discriminator, gOptimizer, z2, { vars: gVars, classes: gLabels });
 
       if (iteration % config.sampleInterval === 0 || iteration === config.iterations) {
         const [lr, lf, ar, af, lg] = await Promise.all([dReal.loss, dFake.loss, dReal.accuracy, dFake.accuracy, gLoss].map((t) => t.data()));
