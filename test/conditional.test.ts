@@ -16,7 +16,7 @@ import { exportRun } from '../train/export.ts';
 import { saveLayersModel } from '../train/model-io.ts';
 import { DEFAULT_CONFIG, type TrainConfig } from '../train/config.ts';
 import type { Dataset } from '../train/data.ts';
-import { train } from '../train/loop.ts';
+import { initialiseFrom, train } from '../train/loop.ts';
 import { buildCganGenerator } from '../train/models.ts';
 import { maxAbsDiff } from './helpers/ort.ts';
 
@@ -137,7 +137,7 @@ test('digit errors: out of range, bad ranges, too many digits, unconditional mod
   assert.equal(walk.status, 200);
 });
 
-test('cgan and acgan train on the labelled digits without leaking tensors; unlabelled data is refused', async () => {
+test('cgan, cgan with the auxiliary digit head, and acgan train on the labelled digits without leaking tensors; unlabelled data is refused', async () => {
   // 40 labelled 8x8 images (the conditional models need sides divisible by 4): fast on the JS backend.
   const data: Dataset = {
     images: Float32Array.from({ length: 40 * 64 }, (_, i) => Math.sin(i * 0.37)),
@@ -147,14 +147,26 @@ test('cgan and acgan train on the labelled digits without leaking tensors; unlab
     width: 8,
     source: 'synthetic',
   };
-  for (const model of ['cgan', 'acgan'] as const) {
+  for (const [model, auxWeight] of [['cgan', 0], ['cgan', 0.5], ['acgan', 0]] as const) {
     const out = await mkdtemp(join(tmpdir(), `ganforge-${model}-`));
-    const config: TrainConfig = { ...DEFAULT_CONFIG, model, width: 0.25, latentDim: 16, iterations: 12, batchSize: 8, sampleInterval: 6, checkpointInterval: 6, fakeMode: 'training', out };
+    const config: TrainConfig = { ...DEFAULT_CONFIG, model, auxWeight, width: 0.25, latentDim: 16, iterations: 8, batchSize: 8, sampleInterval: 4, checkpointInterval: 4, fakeMode: 'training', out };
     const counts = new Map<number, number>();
     const lines: string[] = [];
     await train({ config, runDir: out, dataset: data, backend: 'cpu', log: (l) => lines.push(l), tick: (i) => counts.set(i, tf.memory().numTensors) });
-    assert.equal(counts.get(3), counts.get(12), `${model}: tensors leak`);
-    assert.match(lines.join('\n'), /^12 \[D loss: [\d.]+, acc\.: [\d.]+%\] \[G loss: [\d.]+\]$/m);
+    assert.equal(counts.get(3), counts.get(8), `${model}: tensors leak`);
+    assert.match(lines.join('\n'), /^8 \[D loss: [\d.]+, acc\.: [\d.]+%\] \[G loss: [\d.]+\]$/m);
     await assert.rejects(train({ config, runDir: out, dataset: { ...data, labels: null, source: 'idx:images-only' }, backend: 'cpu', log: () => {} }), /idx:images-only: the conditional GAN needs labels/);
   }
+});
+
+test('--init-generator copies a saved generator of the same architecture, and names the mismatch otherwise', async () => {
+  const out = await mkdtemp(join(tmpdir(), 'ganforge-init-'));
+  const options = { latentDim: 16, imageShape: [28, 28, 1] as const, width: 0.125 };
+  await saveLayersModel(buildCganGenerator({ ...options, seed: 11 }), join(out, 'source'));
+  const target = buildCganGenerator({ ...options, seed: 12 });
+  await initialiseFrom(target, join(out, 'source', 'model.json'));
+  const source = buildCganGenerator({ ...options, seed: 11 });
+  target.getWeights().forEach((w, i) => assert.deepEqual(w.dataSync(), source.getWeights()[i]!.dataSync()));
+  const wider = buildCganGenerator({ ...options, width: 0.25, seed: 1 });
+  await assert.rejects(initialiseFrom(wider, join(out, 'source', 'model.json')), /--init-generator .*source\/model\.json: expected a generator of this run's architecture \(17 weights: \[10,16\] \[16,3136\]/);
 });

@@ -57,9 +57,15 @@ test('--keep-best needs evaluations, and class-accuracy needs the conditional mo
   assert.equal(resolve(['--model', 'cgan', '--keep-best', 'class-accuracy', '--eval-interval', '100']).keepBest, 'class-accuracy');
 });
 
+test('--aux-weight is for cgan only', () => {
+  const resolve = (argv: string[]) => resolveConfig(DEFAULT_CONFIG, parseTrainArgs(argv).overrides);
+  assert.throws(() => resolve(['--model', 'acgan', '--aux-weight', '1']), /Expected --model cgan for --aux-weight \(acgan always has its digit head\) but received 'acgan'/);
+  assert.equal(resolve(['--model', 'cgan', '--aux-weight', '0.5']).auxWeight, 0.5);
+});
+
 test('help lists every flag with its default', () => {
   const help = trainHelp();
-  for (const flag of ['--iterations', '--batch-size', '--sample-interval', '--latent-dim', '--lr', '--beta1', '--seed', '--out', '--resume', '--preset', '--reset-discriminator-at', '--checkpoint-interval', '--backend', '--data', '--width', '--keep-best', '--label-smoothing', '--eval-interval', '--eval-samples', '--fake-mode']) {
+  for (const flag of ['--iterations', '--batch-size', '--sample-interval', '--latent-dim', '--lr', '--beta1', '--seed', '--out', '--resume', '--preset', '--reset-discriminator-at', '--checkpoint-interval', '--backend', '--data', '--width', '--keep-best', '--label-smoothing', '--aux-weight', '--init-generator', '--eval-interval', '--eval-samples', '--fake-mode']) {
     assert.ok(help.includes(flag), flag);
   }
   assert.match(help, /--iterations\s+.*\[default: 20000\]/);

@@ -104,3 +104,21 @@ test('one-sided label smoothing: real images get the soft target, fakes keep 0',
   close(discriminatorStep(discriminator, sgd, images, 0, { smoothing: 0.1 }).loss.dataSync()[0]!, bce(0), 1e-5);
   close(discriminatorStep(discriminator, sgd, images, 1).loss.dataSync()[0]!, bce(1));
 });
+
+test("cgan's auxiliary digit head: a second D output, weighted into the loss, left out at weight 0", () => {
+  const { generator, discriminator } = buildGan('cgan', { latentDim: 8, imageShape: [8, 8, 1], seed: 3, width: 0.1, auxClassifier: true });
+  assert.equal(discriminator.inputs.length, 2, 'the label is still an input');
+  assert.deepEqual(discriminator.outputs.map((o) => o.shape), [[null, 1], [null, 10]]);
+  const images = tf.randomUniform([6, 8, 8, 1], -1, 1, 'float32', 1);
+  const classes = tf.tensor2d([0, 1, 2, 3, 4, 9], [6, 1], 'int32');
+  const [validity, digits] = discriminator.apply([images, classes], { training: true }) as tf.Tensor[];
+  const bce = binaryCrossEntropy(validity!, 1).dataSync()[0]!;
+  const ce = sparseCategoricalCrossEntropy(digits!, classes).dataSync()[0]!;
+  const sgd = tf.train.sgd(0);
+  close(discriminatorStep(discriminator, sgd, [images, classes], 1, { classes, classWeight: 0.5 }).loss.dataSync()[0]!, bce + 0.5 * ce);
+  close(discriminatorStep(discriminator, sgd, [images, classes], 1, { classes, classWeight: 0 }).loss.dataSync()[0]!, bce);
+  const z = tf.randomNormal([6, 8], 0, 1, 'float32', 4);
+  const g0 = generatorStep(generator, discriminator, sgd, z, { classes, classWeight: 0 }).dataSync()[0]!;
+  const g1 = generatorStep(generator, discriminator, sgd, z, { classes, classWeight: 1 }).dataSync()[0]!;
+  assert.ok(g1 > g0, 'the digit term adds to the G loss');
+});

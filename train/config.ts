@@ -27,6 +27,10 @@ export interface TrainConfig {
   evalSamples: number;
   /** How G makes the D step's fakes: 'inference' (Keras' predict, the seed) or 'training' (batch statistics). */
   fakeMode: 'inference' | 'training';
+  /** cgan: weight of the auxiliary digit head on D (trained on real digits; G minimises it for its asked digits). 0 = none. */
+  auxWeight: number;
+  /** Start G from this tfjs generator (`model.json`) instead of random weights ('' = random). */
+  initGenerator: string;
   /** One-sided label smoothing: D's target for real images is 1 - labelSmoothing. */
   labelSmoothing: number;
   /** Keep the generator with the best training-time evaluation in `generator-best/` ('none' = off). */
@@ -53,6 +57,8 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = {
   evalInterval: 0,
   evalSamples: 1000,
   fakeMode: 'inference',
+  auxWeight: 0,
+  initGenerator: '',
   labelSmoothing: 0,
   keepBest: 'none',
 };
@@ -91,6 +97,8 @@ export const TRAIN_FLAGS: Readonly<Record<string, FlagSpec>> = {
   out: { key: 'out', kind: 'string', help: 'run folder (default runs/<date>-<model>)' },
   'eval-interval': { key: 'evalInterval', kind: 'int', min: 0, help: 'record the classifier-FID every N iterations (needs models/classifier; 0 = off)' },
   'fake-mode': { key: 'fakeMode', kind: 'enum', values: ['inference', 'training'], help: "G's batch-norm mode for the D step's fakes: inference (Keras' predict, as the seed) or training (batch statistics)" },
+  'aux-weight': { key: 'auxWeight', kind: 'float', min: 0, max: 100, help: "cgan: weight of an auxiliary digit head on D, trained on real digits, whose cross-entropy G also minimises (0 = none)" },
+  'init-generator': { key: 'initGenerator', kind: 'string', help: "start G from a saved tfjs generator's weights (model.json of the same architecture)" },
   'label-smoothing': { key: 'labelSmoothing', kind: 'float', min: 0, max: 0.5, help: "one-sided label smoothing: D's target for real images is 1 - s (0 = the seed's hard labels)" },
   'eval-samples': { key: 'evalSamples', kind: 'int', min: 2, max: 100000, help: 'generator samples behind each training-time FID' },
   'keep-best': {
@@ -203,6 +211,9 @@ export function resolveConfig(base: Readonly<TrainConfig>, overrides: Partial<Tr
   const late = config.resetDiscriminatorAt.filter((i) => i >= config.iterations);
   if (late.length > 0) {
     throw new Error(`Expected --reset-discriminator-at values below --iterations (${config.iterations}) but received ${late.join(', ')}`);
+  }
+  if (config.auxWeight > 0 && config.model !== 'cgan') {
+    throw new Error(`Expected --model cgan for --aux-weight (acgan always has its digit head) but received '${config.model}'`);
   }
   if (config.keepBest !== 'none' && config.evalInterval === 0) {
     throw new Error(`--keep-best ${config.keepBest} needs --eval-interval N (the evaluations it compares)`);

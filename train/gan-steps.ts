@@ -35,11 +35,13 @@ export function sparseCategoricalCrossEntropy(probs: tf.Tensor, labels: tf.Tenso
  * (two outputs: validity and digit probabilities), the digit cross-entropy against `classes`.
  * Returns the loss and the validity output.
  */
-function discriminatorLoss(output: tf.Tensor | tf.Tensor[], target: number, classes: tf.Tensor | undefined): { loss: tf.Scalar; validity: tf.Tensor } {
+function discriminatorLoss(output: tf.Tensor | tf.Tensor[], target: number, classes: tf.Tensor | undefined, classWeight: number): { loss: tf.Scalar; validity: tf.Tensor } {
   if (!Array.isArray(output)) return { loss: binaryCrossEntropy(output, target), validity: output };
   const [validity, digits] = output as [tf.Tensor, tf.Tensor];
+  if (classWeight === 0) return { loss: binaryCrossEntropy(validity, target), validity };
   if (!classes) throw new Error('An auxiliary-classifier discriminator needs the digit labels of its batch');
-  return { loss: tf.add(binaryCrossEntropy(validity, target), sparseCategoricalCrossEntropy(digits, classes)) as tf.Scalar, validity };
+  const digitLoss = sparseCategoricalCrossEntropy(digits, classes);
+  return { loss: tf.add(binaryCrossEntropy(validity, target), classWeight === 1 ? digitLoss : tf.mul(classWeight, digitLoss)) as tf.Scalar, validity };
 }
 
 /** Share of predictions on the right side of 0.5 (Keras' binary accuracy). */
@@ -64,6 +66,8 @@ export interface StepOptions {
    * classifier head (acgan), and in the G step the digits G is asked to draw.
    */
   readonly classes?: tf.Tensor;
+  /** Weight of the digit cross-entropy of a D with a digit head (default 1; 0 leaves the head out). */
+  readonly classWeight?: number;
 }
 
 /** Loss and accuracy of one step, still on the device (read them only when reporting). */
@@ -84,13 +88,13 @@ export function discriminatorStep(
   optimizer: tf.Optimizer,
   images: tf.Tensor | tf.Tensor[],
   label: 0 | 1,
-  { vars = trainableVariables(discriminator), classes, smoothing = 0 }: StepOptions & { readonly smoothing?: number } = {},
+  { vars = trainableVariables(discriminator), classes, classWeight = 1, smoothing = 0 }: StepOptions & { readonly smoothing?: number } = {},
 ): StepResult {
   const target = label === 1 ? 1 - smoothing : 0;
   return tf.tidy(() => {
     let accuracy: tf.Scalar | undefined;
     const { value, grads } = tf.variableGrads(() => {
-      const { loss, validity } = discriminatorLoss(forward(discriminator, images), target, classes);
+      const { loss, validity } = discriminatorLoss(forward(discriminator, images), target, classes, classWeight);
       accuracy = tf.keep(binaryAccuracy(validity, label));
       return loss;
     }, vars);
@@ -110,13 +114,13 @@ export function generatorStep(
   discriminator: tf.LayersModel,
   optimizer: tf.Optimizer,
   z: tf.Tensor,
-  { vars = trainableVariables(generator), classes }: StepOptions = {},
+  { vars = trainableVariables(generator), classes, classWeight = 1 }: StepOptions = {},
 ): tf.Scalar {
   return tf.tidy(() => {
     const { value, grads } = tf.variableGrads(() => {
       const fake = forward(generator, classes ? [z, classes] : z);
       const labelled = classes && discriminator.inputs.length === 2;
-      return discriminatorLoss(forward(discriminator, labelled ? [fake, classes] : fake), 1, classes).loss;
+      return discriminatorLoss(forward(discriminator, labelled ? [fake, classes] : fake), 1, classes, classWeight).loss;
     }, vars);
     optimizer.applyGradients(grads);
     return value;

@@ -10,7 +10,7 @@ import type { Dataset } from './data.ts';
 import { forward } from './forward.ts';
 import { discriminatorStep, generatorStep, trainableVariables } from './gan-steps.ts';
 import { fitGaussian, sampleGaussian } from './gaussian.ts';
-import { saveLayersModel } from './model-io.ts';
+import { loadLayersModelFile, saveLayersModel } from './model-io.ts';
 import { buildDiscriminator, buildGan, CLASSES, type BuildOptions } from './models.ts';
 import type { TrainingEvaluation } from './fid-monitor.ts';
 import { curvesPng, type MetricRecord } from './plot.ts';
@@ -138,6 +138,22 @@ export function gridLabels(n: number): Int32Array {
   return Int32Array.from({ length: n }, (_, i) => i % CLASSES);
 }
 
+/** Copies a saved generator's weights into `generator`, which must have the same architecture. */
+export async function initialiseFrom(generator: tf.LayersModel, modelJson: string): Promise<void> {
+  const source = await loadLayersModelFile(modelJson);
+  try {
+    const weights = source.getWeights();
+    const own = generator.getWeights();
+    const mismatch = own.findIndex((w, i) => !weights[i] || !tf.util.arraysEqual(w.shape, weights[i]!.shape));
+    if (weights.length !== own.length || mismatch >= 0) {
+      throw new Error(`--init-generator ${modelJson}: expected a generator of this run's architecture (${own.length} weights: ${own.map((w) => `[${w.shape}]`).join(' ')}) but it has ${weights.length}: ${weights.map((w) => `[${w.shape}]`).join(' ')}`);
+    }
+    generator.setWeights(weights);
+  } finally {
+    source.dispose();
+  }
+}
+
 /** Trains the configured model; the gaussian baseline is fitted instead. */
 export async function train(ctx: RunContext): Promise<TrainResult> {
   return ctx.config.model === 'gaussian' ? fitGaussianRun(ctx) : trainGan(ctx);
@@ -174,7 +190,10 @@ async function trainGan(ctx: RunContext): Promise<TrainResult> {
   const labelledD = kind === 'cgan';
   const t0 = performance.now();
   const imageShape = [dataset.height, dataset.width, 1] as const;
-  const build = (seed: number): BuildOptions => ({ latentDim: config.latentDim, imageShape, seed, width: config.width });
+  const auxClassifier = kind === 'cgan' && config.auxWeight > 0;
+  const build = (seed: number): BuildOptions => ({ latentDim: config.latentDim, imageShape, seed, width: config.width, auxClassifier });
+  // acgan's digit head learns on real and fake batches (Odena et al.); cgan's auxiliary head on real ones only.
+  const classWeights = kind === 'acgan' ? { real: 1, fake: 1, g: 1 } : { real: config.auxWeight, fake: 0, g: config.auxWeight };
   const adam = (): tf.AdamOptimizer => tf.train.adam(config.lr, config.beta1, config.beta2);
 
   const saved: Checkpoint | null = ctx.resume ? await loadCheckpoint(join(runDir, RUN_FILES.checkpoint)) : null;
@@ -197,6 +216,9 @@ async function trainGan(ctx: RunContext): Promise<TrainResult> {
     const kept = (await readMetrics(runDir)).filter((l) => l.iteration <= start);
     await writeFileAtomic(join(runDir, RUN_FILES.metrics), kept.map((l) => `${JSON.stringify(l)}\n`).join(''));
     log(`resumed ${runDir} at iteration ${start}`);
+  } else if (config.initGenerator) {
+    await initialiseFrom(generator, config.initGenerator);
+    log(`generator initialised from ${config.initGenerator}`);
   }
   // A best generator from iterations about to be run again is forgotten (the rerun may replace it).
   let best = config.keepBest === 'none' ? null : await readBest(runDir);
@@ -248,12 +270,12 @@ async function trainGan(ctx: RunContext): Promise<TrainResult> {
       // so D judges the same generator that the G step trains (needed when BN's moving statistics lag).
       const fake = tf.tidy(() => forward(generator, fakeLabels ? [z, fakeLabels] : z, config.fakeMode === 'training'));
       const smoothing = config.labelSmoothing;
-      const dReal = discriminatorStep(discriminator, dOptimizer, labelledD ? [real, realLabels!] : real, 1, { vars: dVars, classes: realLabels ?? undefined, smoothing });
-      const dFake = discriminatorStep(discriminator, dOptimizer, labelledD ? [fake, fakeLabels!] : fake, 0, { vars: dVars, classes: fakeLabels ?? undefined });
+      const dReal = discriminatorStep(discriminator, dOptimizer, labelledD ? [real, realLabels!] : real, 1, { vars: dVars, classes: realLabels ?? undefined, classWeight: classWeights.real, smoothing });
+      const dFake = discriminatorStep(discriminator, dOptimizer, labelledD ? [fake, fakeLabels!] : fake, 0, { vars: dVars, classes: fakeLabels ?? undefined, classWeight: classWeights.fake });
       // A fresh z (and fresh labels) for the generator step, as the seed insists.
       const z2 = tf.tensor2d(prng.normals(zSize), [config.batchSize, config.latentDim]);
       const gLabels = conditional ? labels(randomLabels(prng, labelBuffer)) : undefined;
-      const gLoss = generatorStep(generator, discriminator, gOptimizer, z2, { vars: gVars, classes: gLabels });
+      const gLoss = generatorStep(generator, discriminator, gOptimizer, z2, { vars: gVars, classes: gLabels, classWeight: classWeights.g });
 
       if (iteration % config.sampleInterval === 0 || iteration === config.iterations) {
         const [lr, lf, ar, af, lg] = await Promise.all([dReal.loss, dFake.loss, dReal.accuracy, dFake.accuracy, gLoss].map((t) => t.data()));

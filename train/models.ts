@@ -15,6 +15,8 @@ export interface BuildOptions {
   readonly seed: number;
   /** DCGAN channel multiplier (1 = the book's 256/128/64 in G, 32/64/128 in D). */
   readonly width?: number;
+  /** cgan: give D a second head that names the digit (see `--aux-weight`). */
+  readonly auxClassifier?: boolean;
 }
 
 /** The seed's LeakyReLU slope. */
@@ -146,6 +148,8 @@ export function buildCganGenerator(options: BuildOptions): tf.LayersModel {
 /**
  * The conditional DCGAN discriminator: the label's embedding, reshaped to an image, is stacked onto the
  * image as a second channel before the DCGAN discriminator. Inputs: image and label [batch, 1].
+ * With `auxClassifier`, the DCGAN features also feed a digit head (softmax [batch, 10]) beside the
+ * real-or-fake output.
  */
 export function buildCganDiscriminator(options: BuildOptions): tf.LayersModel {
   const [h, w, c] = options.imageShape;
@@ -154,8 +158,22 @@ export function buildCganDiscriminator(options: BuildOptions): tf.LayersModel {
   const embedded = tf.layers.embedding({ inputDim: CLASSES, outputDim: h * w, embeddingsInitializer: tf.initializers.randomUniform({ minval: -0.05, maxval: 0.05, seed: options.seed }) }).apply(label) as tf.SymbolicTensor;
   const labelMap = tf.layers.reshape({ targetShape: [h, w, 1] }).apply(embedded) as tf.SymbolicTensor;
   const stacked = tf.layers.concatenate({ axis: -1 }).apply([image, labelMap]) as tf.SymbolicTensor;
-  const p = buildDcganDiscriminator({ ...options, imageShape: [h, w, c + 1] }).apply(stacked) as tf.SymbolicTensor;
-  return tf.model({ inputs: [image, label], outputs: p, name: 'discriminator' });
+  const shape: ImageShape = [h, w, c + 1];
+  if (!options.auxClassifier) {
+    const p = buildDcganDiscriminator({ ...options, imageShape: shape }).apply(stacked) as tf.SymbolicTensor;
+    return tf.model({ inputs: [image, label], outputs: p, name: 'discriminator' });
+  }
+  return tf.model({ inputs: [image, label], outputs: twoHeads(stacked, shape, options), name: 'discriminator' });
+}
+
+/** The DCGAN discriminator's trunk on `x`, then real-or-fake (sigmoid) and digit (softmax) heads. */
+function twoHeads(x: tf.SymbolicTensor, imageShape: ImageShape, { seed, width = 1 }: BuildOptions): tf.SymbolicTensor[] {
+  assertDcganShape(imageShape);
+  const init = seeder(seed);
+  const features = dcganDiscriminatorTrunk(imageShape, width, init).reduce((y, layer) => layer.apply(y) as tf.SymbolicTensor, x);
+  const validity = tf.layers.dense({ units: 1, activation: 'sigmoid', kernelInitializer: init() }).apply(features) as tf.SymbolicTensor;
+  const digit = tf.layers.dense({ units: CLASSES, activation: 'softmax', kernelInitializer: init() }).apply(features) as tf.SymbolicTensor;
+  return [validity, digit];
 }
 
 /**
@@ -164,14 +182,9 @@ export function buildCganDiscriminator(options: BuildOptions): tf.LayersModel {
  * digit (softmax, [batch, 10]). The generator is the conditional one above; the class head's loss is
  * what pushes it to draw the digit it was asked for.
  */
-export function buildAcganDiscriminator({ imageShape, seed, width = 1 }: BuildOptions): tf.LayersModel {
-  assertDcganShape(imageShape);
-  const init = seeder(seed);
-  const image = tf.input({ shape: [...imageShape], name: 'image' });
-  const features = dcganDiscriminatorTrunk(imageShape, width, init).reduce((x, layer) => layer.apply(x) as tf.SymbolicTensor, image);
-  const validity = tf.layers.dense({ units: 1, activation: 'sigmoid', kernelInitializer: init() }).apply(features) as tf.SymbolicTensor;
-  const digit = tf.layers.dense({ units: CLASSES, activation: 'softmax', kernelInitializer: init() }).apply(features) as tf.SymbolicTensor;
-  return tf.model({ inputs: image, outputs: [validity, digit], name: 'discriminator' });
+export function buildAcganDiscriminator(options: BuildOptions): tf.LayersModel {
+  const image = tf.input({ shape: [...options.imageShape], name: 'image' });
+  return tf.model({ inputs: image, outputs: twoHeads(image, options.imageShape, options), name: 'discriminator' });
 }
 
 /** A generator / discriminator pair. */
