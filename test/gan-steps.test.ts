@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import { binaryAccuracy, binaryCrossEntropy, discriminatorStep, generatorStep, sparseCategoricalCrossEntropy } from '../train/gan-steps.ts';
+import { binaryAccuracy, binaryCrossEntropy, discriminatorStep, generatorStep, rejectionLoss, sparseCategoricalCrossEntropy } from '../train/gan-steps.ts';
 import { buildGan } from '../train/models.ts';
 
 before(async () => {
@@ -53,6 +53,15 @@ test('steps leak no tensors', () => {
   const before = tf.memory().numTensors;
   for (let i = 0; i < 5; i++) step();
   assert.equal(tf.memory().numTensors, before);
+});
+
+test('the rejection loss is -log(1 - p(asked digit)), clipped', () => {
+  const probs = tf.tensor2d([
+    [0.7, 0.2, 0.1],
+    [0.1, 0.1, 0.8],
+  ]);
+  close(rejectionLoss(probs, tf.tensor2d([[0], [2]], [2, 1], 'int32')).dataSync()[0]!, -(Math.log(0.3) + Math.log(0.2)) / 2);
+  close(rejectionLoss(tf.tensor2d([[1, 0]]), tf.tensor2d([[0]], [1, 1], 'int32')).dataSync()[0]!, -Math.log(1 - Math.fround(1 - 1e-7)), 1e-2);
 });
 
 test("sparse categorical cross-entropy is Keras' (clipped, mean over the batch)", () => {
@@ -117,6 +126,9 @@ test("cgan's auxiliary digit head: a second D output, weighted into the loss, le
   const sgd = tf.train.sgd(0);
   close(discriminatorStep(discriminator, sgd, [images, classes], 1, { classes, classWeight: 0.5 }).loss.dataSync()[0]!, bce + 0.5 * ce);
   close(discriminatorStep(discriminator, sgd, [images, classes], 1, { classes, classWeight: 0 }).loss.dataSync()[0]!, bce);
+  // 'reject' (fakes): the head is rewarded for NOT seeing the asked digit.
+  const rejected = rejectionLoss(digits!, classes).dataSync()[0]!;
+  close(discriminatorStep(discriminator, sgd, [images, classes], 0, { classes, classWeight: 2, classTarget: 'reject' }).loss.dataSync()[0]!, binaryCrossEntropy(validity!, 0).dataSync()[0]! + 2 * rejected);
   const z = tf.randomNormal([6, 8], 0, 1, 'float32', 4);
   const g0 = generatorStep(generator, discriminator, sgd, z, { classes, classWeight: 0 }).dataSync()[0]!;
   const g1 = generatorStep(generator, discriminator, sgd, z, { classes, classWeight: 1 }).dataSync()[0]!;

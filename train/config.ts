@@ -29,6 +29,8 @@ export interface TrainConfig {
   fakeMode: 'inference' | 'training';
   /** cgan: weight of the auxiliary digit head on D (trained on real digits; G minimises it for its asked digits). 0 = none. */
   auxWeight: number;
+  /** cgan --aux-weight: what the digit head learns on fakes: nothing ('ignore') or not to see the asked digit ('reject'). */
+  auxFakes: 'ignore' | 'reject';
   /** Start G from this tfjs generator (`model.json`) instead of random weights ('' = random). */
   initGenerator: string;
   /** One-sided label smoothing: D's target for real images is 1 - labelSmoothing. */
@@ -58,6 +60,7 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = {
   evalSamples: 1000,
   fakeMode: 'inference',
   auxWeight: 0,
+  auxFakes: 'ignore',
   initGenerator: '',
   labelSmoothing: 0,
   keepBest: 'none',
@@ -98,6 +101,7 @@ export const TRAIN_FLAGS: Readonly<Record<string, FlagSpec>> = {
   'eval-interval': { key: 'evalInterval', kind: 'int', min: 0, help: 'record the classifier-FID every N iterations (needs models/classifier; 0 = off)' },
   'fake-mode': { key: 'fakeMode', kind: 'enum', values: ['inference', 'training'], help: "G's batch-norm mode for the D step's fakes: inference (Keras' predict, as the seed) or training (batch statistics)" },
   'aux-weight': { key: 'auxWeight', kind: 'float', min: 0, max: 100, help: "cgan: weight of an auxiliary digit head on D, trained on real digits, whose cross-entropy G also minimises (0 = none)" },
+  'aux-fakes': { key: 'auxFakes', kind: 'enum', values: ['ignore', 'reject'], help: "with --aux-weight: the digit head learns nothing from fakes (ignore) or learns not to see the asked digit in them (reject)" },
   'init-generator': { key: 'initGenerator', kind: 'string', help: "start G from a saved tfjs generator's weights (model.json of the same architecture)" },
   'label-smoothing': { key: 'labelSmoothing', kind: 'float', min: 0, max: 0.5, help: "one-sided label smoothing: D's target for real images is 1 - s (0 = the seed's hard labels)" },
   'eval-samples': { key: 'evalSamples', kind: 'int', min: 2, max: 100000, help: 'generator samples behind each training-time FID' },

@@ -31,16 +31,35 @@ export function sparseCategoricalCrossEntropy(probs: tf.Tensor, labels: tf.Tenso
 }
 
 /**
+ * -log(1 - p(asked digit)), the mean over the batch: small when the digit head does NOT see the digit
+ * a fake was asked to be. A D step on fakes with it makes the head a critic G cannot satisfy with
+ * digits that only its own classifier accepts.
+ */
+export function rejectionLoss(probs: tf.Tensor, labels: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    const target = tf.oneHot(tf.cast(tf.reshape(labels, [-1]), 'int32') as tf.Tensor1D, probs.shape[1]!);
+    const asked = tf.clipByValue(tf.sum(tf.mul(target, probs), 1), EPSILON, 1 - EPSILON);
+    return tf.neg(tf.mean(tf.log1p(tf.neg(asked)))) as tf.Scalar;
+  });
+}
+
+/**
  * D's loss on its output: binary cross-entropy against `label`, plus, for an auxiliary-classifier D
  * (two outputs: validity and digit probabilities), the digit cross-entropy against `classes`.
  * Returns the loss and the validity output.
  */
-function discriminatorLoss(output: tf.Tensor | tf.Tensor[], target: number, classes: tf.Tensor | undefined, classWeight: number): { loss: tf.Scalar; validity: tf.Tensor } {
+function discriminatorLoss(
+  output: tf.Tensor | tf.Tensor[],
+  target: number,
+  classes: tf.Tensor | undefined,
+  classWeight: number,
+  classTarget: 'match' | 'reject',
+): { loss: tf.Scalar; validity: tf.Tensor } {
   if (!Array.isArray(output)) return { loss: binaryCrossEntropy(output, target), validity: output };
   const [validity, digits] = output as [tf.Tensor, tf.Tensor];
   if (classWeight === 0) return { loss: binaryCrossEntropy(validity, target), validity };
   if (!classes) throw new Error('An auxiliary-classifier discriminator needs the digit labels of its batch');
-  const digitLoss = sparseCategoricalCrossEntropy(digits, classes);
+  const digitLoss = classTarget === 'match' ? sparseCategoricalCrossEntropy(digits, classes) : rejectionLoss(digits, classes);
   return { loss: tf.add(binaryCrossEntropy(validity, target), classWeight === 1 ? digitLoss : tf.mul(classWeight, digitLoss)) as tf.Scalar, validity };
 }
 
@@ -68,6 +87,8 @@ export interface StepOptions {
   readonly classes?: tf.Tensor;
   /** Weight of the digit cross-entropy of a D with a digit head (default 1; 0 leaves the head out). */
   readonly classWeight?: number;
+  /** D step: 'match' trains the digit head to name `classes`; 'reject' trains it not to (fakes). */
+  readonly classTarget?: 'match' | 'reject';
 }
 
 /** Loss and accuracy of one step, still on the device (read them only when reporting). */
@@ -88,13 +109,13 @@ export function discriminatorStep(
   optimizer: tf.Optimizer,
   images: tf.Tensor | tf.Tensor[],
   label: 0 | 1,
-  { vars = trainableVariables(discriminator), classes, classWeight = 1, smoothing = 0 }: StepOptions & { readonly smoothing?: number } = {},
+  { vars = trainableVariables(discriminator), classes, classWeight = 1, classTarget = 'match', smoothing = 0 }: StepOptions & { readonly smoothing?: number } = {},
 ): StepResult {
   const target = label === 1 ? 1 - smoothing : 0;
   return tf.tidy(() => {
     let accuracy: tf.Scalar | undefined;
     const { value, grads } = tf.variableGrads(() => {
-      const { loss, validity } = discriminatorLoss(forward(discriminator, images), target, classes, classWeight);
+      const { loss, validity } = discriminatorLoss(forward(discriminator, images), target, classes, classWeight, classTarget);
       accuracy = tf.keep(binaryAccuracy(validity, label));
       return loss;
     }, vars);
@@ -120,7 +141,7 @@ export function generatorStep(
     const { value, grads } = tf.variableGrads(() => {
       const fake = forward(generator, classes ? [z, classes] : z);
       const labelled = classes && discriminator.inputs.length === 2;
-      return discriminatorLoss(forward(discriminator, labelled ? [fake, classes] : fake), 1, classes, classWeight).loss;
+      return discriminatorLoss(forward(discriminator, labelled ? [fake, classes] : fake), 1, classes, classWeight, 'match').loss;
     }, vars);
     optimizer.applyGradients(grads);
     return value;

@@ -192,8 +192,9 @@ async function trainGan(ctx: RunContext): Promise<TrainResult> {
   const imageShape = [dataset.height, dataset.width, 1] as const;
   const auxClassifier = kind === 'cgan' && config.auxWeight > 0;
   const build = (seed: number): BuildOptions => ({ latentDim: config.latentDim, imageShape, seed, width: config.width, auxClassifier });
-  // acgan's digit head learns on real and fake batches (Odena et al.); cgan's auxiliary head on real ones only.
-  const classWeights = kind === 'acgan' ? { real: 1, fake: 1, g: 1 } : { real: config.auxWeight, fake: 0, g: config.auxWeight };
+  // acgan's digit head learns on real and fake batches (Odena et al.); cgan's auxiliary head on real ones.
+  // With --aux-fakes reject, cgan's head also learns not to see the asked digit in fakes.
+  const classWeights = kind === 'acgan' ? { real: 1, fake: 1, g: 1 } : { real: config.auxWeight, fake: config.auxFakes === 'reject' ? config.auxWeight : 0, g: config.auxWeight };
   const adam = (): tf.AdamOptimizer => tf.train.adam(config.lr, config.beta1, config.beta2);
 
   const saved: Checkpoint | null = ctx.resume ? await loadCheckpoint(join(runDir, RUN_FILES.checkpoint)) : null;
@@ -271,7 +272,12 @@ async function trainGan(ctx: RunContext): Promise<TrainResult> {
       const fake = tf.tidy(() => forward(generator, fakeLabels ? [z, fakeLabels] : z, config.fakeMode === 'training'));
       const smoothing = config.labelSmoothing;
       const dReal = discriminatorStep(discriminator, dOptimizer, labelledD ? [real, realLabels!] : real, 1, { vars: dVars, classes: realLabels ?? undefined, classWeight: classWeights.real, smoothing });
-      const dFake = discriminatorStep(discriminator, dOptimizer, labelledD ? [fake, fakeLabels!] : fake, 0, { vars: dVars, classes: fakeLabels ?? undefined, classWeight: classWeights.fake });
+      const dFake = discriminatorStep(discriminator, dOptimizer, labelledD ? [fake, fakeLabels!] : fake, 0, {
+        vars: dVars,
+        classes: fakeLabels ?? undefined,
+        classWeight: classWeights.fake,
+        classTarget: kind === 'acgan' ? 'match' : 'reject',
+      });
       // A fresh z (and fresh labels) for the generator step, as the seed insists.
       const z2 = tf.tensor2d(prng.normals(zSize), [config.batchSize, config.latentDim]);
       const gLabels = conditional ? labels(randomLabels(prng, labelBuffer)) : undefined;
