@@ -84,7 +84,9 @@ export async function exportRun({ runDir, name, modelsDir, command, generator: w
       layout: 'NHWC',
       opset: ONNX_OPSET,
       training: Object.fromEntries(
-        ['model', 'data', 'iterations', 'batchSize', 'latentDim', 'lr', 'beta1', 'beta2', 'seed', 'width', 'resetDiscriminatorAt', 'fakeMode', 'dataSource'].map((k) => [k, config[k]]),
+        ['model', 'data', 'iterations', 'batchSize', 'latentDim', 'lr', 'beta1', 'beta2', 'seed', 'width', 'resetDiscriminatorAt', 'fakeMode', 'labelSmoothing', 'auxWeight', 'auxFakes', 'initGenerator', 'dataSource']
+          .filter((k) => k in config)
+          .map((k) => [k, config[k]]),
       ),
       iterations: best ? best.iteration : Number(config.iterationsDone ?? 0),
       finalLosses: final ?? null,
