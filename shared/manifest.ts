@@ -58,8 +58,8 @@ export function imageSize(m: ModelManifest): { height: number; width: number; ch
 /** Which shipped model is served by default (server and static web demo), best first. */
 export const DEFAULT_PREFERENCE: readonly string[] = ['dcgan', 'dense-burn-in', 'dense'];
 
-/** The shipped conditional model first: the default for a request with a digit and no model. */
-export const CONDITIONAL_PREFERENCE: readonly string[] = ['cgan', 'acgan'];
+/** Shipped conditional models, the best measured first: the default for a request with a digit and no model. */
+export const CONDITIONAL_PREFERENCE: readonly string[] = ['cgan-aux', 'cgan', 'acgan'];
 
 /**
  * The model a request for a digit uses when it names none: the default model if it is conditional,
