@@ -65,7 +65,7 @@ test('--aux-weight is for cgan only', () => {
 
 test('help lists every flag with its default', () => {
   const help = trainHelp();
-  for (const flag of ['--iterations', '--batch-size', '--sample-interval', '--latent-dim', '--lr', '--beta1', '--seed', '--out', '--resume', '--preset', '--reset-discriminator-at', '--checkpoint-interval', '--backend', '--data', '--width', '--keep-best', '--label-smoothing', '--aux-weight', '--aux-fakes', '--init-generator', '--eval-interval', '--eval-samples', '--fake-mode']) {
+  for (const flag of ['--iterations', '--batch-size', '--sample-interval', '--latent-dim', '--lr', '--beta1', '--seed', '--out', '--resume', '--preset', '--reset-discriminator-at', '--checkpoint-interval', '--backend', '--data', '--width', '--keep-best', '--label-smoothing', '--aux-weight', '--aux-fakes', '--init-generator', '--d-warmup', '--eval-interval', '--eval-samples', '--fake-mode']) {
     assert.ok(help.includes(flag), flag);
   }
   assert.match(help, /--iterations\s+.*\[default: 20000\]/);

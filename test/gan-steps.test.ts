@@ -134,3 +134,14 @@ test("cgan's auxiliary digit head: a second D output, weighted into the loss, le
   const g1 = generatorStep(generator, discriminator, sgd, z, { classes, classWeight: 1 }).dataSync()[0]!;
   assert.ok(g1 > g0, 'the digit term adds to the G loss');
 });
+
+test('a G step with update: false (D warm-up) reports the loss and leaves G alone', () => {
+  const { generator, discriminator } = buildGan('dense', { latentDim: 8, imageShape: [4, 4, 1], seed: 3 });
+  const z = tf.randomNormal([5, 8], 0, 1, 'float32', 6);
+  const g0 = snapshot(generator);
+  const measured = generatorStep(generator, discriminator, tf.train.adam(), z, { update: false }).dataSync()[0]!;
+  assert.deepEqual(snapshot(generator), g0);
+  const trained = generatorStep(generator, discriminator, tf.train.adam(), z).dataSync()[0]!;
+  close(measured, trained);
+  assert.notDeepEqual(snapshot(generator), g0);
+});

@@ -31,6 +31,8 @@ export interface TrainConfig {
   auxWeight: number;
   /** cgan --aux-weight: what the digit head learns on fakes: nothing ('ignore') or not to see the asked digit ('reject'). */
   auxFakes: 'ignore' | 'reject';
+  /** Iterations at the start of a run that train D only (G's loss is still reported). */
+  dWarmup: number;
   /** Start G from this tfjs generator (`model.json`) instead of random weights ('' = random). */
   initGenerator: string;
   /** One-sided label smoothing: D's target for real images is 1 - labelSmoothing. */
@@ -62,6 +64,7 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = {
   auxWeight: 0,
   auxFakes: 'ignore',
   initGenerator: '',
+  dWarmup: 0,
   labelSmoothing: 0,
   keepBest: 'none',
 };
@@ -102,6 +105,7 @@ export const TRAIN_FLAGS: Readonly<Record<string, FlagSpec>> = {
   'fake-mode': { key: 'fakeMode', kind: 'enum', values: ['inference', 'training'], help: "G's batch-norm mode for the D step's fakes: inference (Keras' predict, as the seed) or training (batch statistics)" },
   'aux-weight': { key: 'auxWeight', kind: 'float', min: 0, max: 100, help: "cgan: weight of an auxiliary digit head on D, trained on real digits, whose cross-entropy G also minimises (0 = none)" },
   'aux-fakes': { key: 'auxFakes', kind: 'enum', values: ['ignore', 'reject'], help: "with --aux-weight: the digit head learns nothing from fakes (ignore) or learns not to see the asked digit in them (reject)" },
+  'd-warmup': { key: 'dWarmup', kind: 'int', min: 0, help: 'train D alone for the first N iterations (a fresh D for an --init-generator fine-tune)' },
   'init-generator': { key: 'initGenerator', kind: 'string', help: "start G from a saved tfjs generator's weights (model.json of the same architecture)" },
   'label-smoothing': { key: 'labelSmoothing', kind: 'float', min: 0, max: 0.5, help: "one-sided label smoothing: D's target for real images is 1 - s (0 = the seed's hard labels)" },
   'eval-samples': { key: 'evalSamples', kind: 'int', min: 2, max: 100000, help: 'generator samples behind each training-time FID' },

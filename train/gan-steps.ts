@@ -128,21 +128,24 @@ export function discriminatorStep(
  * One generator update: G's fakes go through D with the label "real" (the non-saturating loss) and
  * only G's variables are updated; D is not frozen, it is simply not in the variable list. With
  * `classes` (conditional GANs) G draws those digits; a D with a label input (cgan) sees them too, and an
- * auxiliary-classifier D (acgan) must recognise them.
+ * auxiliary-classifier D (acgan) must recognise them. `update: false` only measures the loss.
  */
 export function generatorStep(
   generator: tf.LayersModel,
   discriminator: tf.LayersModel,
   optimizer: tf.Optimizer,
   z: tf.Tensor,
-  { vars = trainableVariables(generator), classes, classWeight = 1 }: StepOptions = {},
+  { vars = trainableVariables(generator), classes, classWeight = 1, update = true }: StepOptions & { readonly update?: boolean } = {},
 ): tf.Scalar {
   return tf.tidy(() => {
-    const { value, grads } = tf.variableGrads(() => {
+    const loss = (): tf.Scalar => {
       const fake = forward(generator, classes ? [z, classes] : z);
       const labelled = classes && discriminator.inputs.length === 2;
       return discriminatorLoss(forward(discriminator, labelled ? [fake, classes] : fake), 1, classes, classWeight, 'match').loss;
-    }, vars);
+    };
+    // update: false (D warm-up) measures the loss without touching G.
+    if (!update) return loss();
+    const { value, grads } = tf.variableGrads(loss, vars);
     optimizer.applyGradients(grads);
     return value;
   });

@@ -281,7 +281,7 @@ async function trainGan(ctx: RunContext): Promise<TrainResult> {
       // A fresh z (and fresh labels) for the generator step, as the seed insists.
       const z2 = tf.tensor2d(prng.normals(zSize), [config.batchSize, config.latentDim]);
       const gLabels = conditional ? labels(randomLabels(prng, labelBuffer)) : undefined;
-      const gLoss = generatorStep(generator, discriminator, gOptimizer, z2, { vars: gVars, classes: gLabels, classWeight: classWeights.g });
+      const gLoss = generatorStep(generator, discriminator, gOptimizer, z2, { vars: gVars, classes: gLabels, classWeight: classWeights.g, update: iteration > config.dWarmup });
 
       if (iteration % config.sampleInterval === 0 || iteration === config.iterations) {
         const [lr, lf, ar, af, lg] = await Promise.all([dReal.loss, dFake.loss, dReal.accuracy, dFake.accuracy, gLoss].map((t) => t.data()));
