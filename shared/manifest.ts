@@ -59,7 +59,7 @@ export function imageSize(m: ModelManifest): { height: number; width: number; ch
 export const DEFAULT_PREFERENCE: readonly string[] = ['dcgan', 'dense-burn-in', 'dense'];
 
 /** Shipped conditional models, the best measured first: the default for a request with a digit and no model. */
-export const CONDITIONAL_PREFERENCE: readonly string[] = ['cgan-aux', 'cgan', 'acgan'];
+export const CONDITIONAL_PREFERENCE: readonly string[] = ['cgan-aux2', 'cgan-aux', 'cgan', 'acgan'];
 
 /**
  * The model a request for a digit uses when it names none: the default model if it is conditional,

@@ -107,8 +107,9 @@ test('a digit without a model goes to a conditional model even when the default 
   assert.equal((await plainDefault.request('/sample?n=1&seed=3&model=plain')).headers.get('etag'), (await plainDefault.request('/sample?n=1&seed=3')).headers.get('etag'));
 });
 
-test('the conditional default: the default model if conditional, else cgan-aux, cgan, acgan, then any', async () => {
+test('the conditional default: the default model if conditional, else cgan-aux2, cgan-aux, cgan, acgan, then any', async () => {
   const m = (name: string, conditional: boolean) => ({ name, inputs: conditional ? [{ name: 'latent' }, { name: 'label' }] : [{ name: 'latent' }] }) as unknown as ModelManifest;
+  assert.equal(chooseConditionalDefault([m('dcgan', false), m('cgan-aux', true), m('cgan-aux2', true)], 'dcgan'), 'cgan-aux2');
   assert.equal(chooseConditionalDefault([m('dcgan', false), m('acgan', true), m('cgan', true), m('cgan-aux', true)], 'dcgan'), 'cgan-aux');
   assert.equal(chooseConditionalDefault([m('dcgan', false), m('acgan', true), m('cgan', true)], 'dcgan'), 'cgan');
   assert.equal(chooseConditionalDefault([m('dcgan', false), m('other', true), m('acgan', true)], 'dcgan'), 'acgan');

@@ -57,7 +57,10 @@ export async function exportRun({ runDir, name, modelsDir, command, generator: w
     throw new Error(!best && config.iterationsDone === undefined ? `${runDir}: the run has not finished (no generator saved); resume it with npm run train -- --resume ${runDir}` : err.message);
   });
   // The losses reported at the exported generator's iteration.
-  const report = best ? ((await readMetrics(runDir)).find((l) => l.iteration === best.iteration && 'dLoss' in l) as MetricRecord | undefined) : undefined;
+  const reports = best ? ((await readMetrics(runDir)).filter((l) => 'dLoss' in l && l.iteration <= best.iteration) as (MetricRecord & { elapsedMs: number })[]) : [];
+  const report = reports.find((l) => l.iteration === best?.iteration);
+  // A best generator's wall time is the run's time to reach it (its last report at or before it).
+  const wallMs = best ? (reports.at(-1)?.elapsedMs ?? 0) : Number(config.wallMs ?? 0);
   try {
     const latentDim = generator.inputs[0]!.shape[1] as number;
     const outShape = generator.outputs[0]!.shape.slice(1) as number[];
@@ -91,7 +94,7 @@ export async function exportRun({ runDir, name, modelsDir, command, generator: w
       iterations: best ? best.iteration : Number(config.iterationsDone ?? 0),
       finalLosses: final ?? null,
       backend: String(config.backend),
-      wallTimeMs: Number(config.wallMs ?? 0),
+      wallTimeMs: wallMs,
       date: new Date().toISOString(),
       sha256,
       command,
