@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { BACKEND_NAMES, type BackendChoice } from './backend.ts';
-import { MODEL_KINDS, type ModelKind } from './models.ts';
+import { CONDITIONAL_KINDS, MODEL_KINDS, type ModelKind } from './models.ts';
 
 /** Everything a training run depends on: plain typed values, saved beside the weights. */
 export interface TrainConfig {
@@ -226,7 +226,7 @@ export function resolveConfig(base: Readonly<TrainConfig>, overrides: Partial<Tr
   if (config.keepBest !== 'none' && config.evalInterval === 0) {
     throw new Error(`--keep-best ${config.keepBest} needs --eval-interval N (the evaluations it compares)`);
   }
-  if (config.keepBest === 'class-accuracy' && config.model !== 'cgan' && config.model !== 'acgan') {
+  if (config.keepBest === 'class-accuracy' && !CONDITIONAL_KINDS.includes(config.model)) {
     throw new Error(`Expected --model cgan or acgan for --keep-best class-accuracy (per-digit accuracy needs a conditional model) but received '${config.model}'`);
   }
   return config;

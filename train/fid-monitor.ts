@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ClassifierManifest } from '../shared/manifest.ts';
+import { cycleLabels, type ClassifierManifest } from '../shared/manifest.ts';
 import { fitFeatures, frechetDistance, perClassAccuracy, type GaussianFit } from '../shared/metrics.ts';
 import { sampleLatents } from '../shared/prng.ts';
 import { gatherImages, loadMnist, splitIndices } from './data.ts';
@@ -62,7 +62,7 @@ export async function createFidMonitor(modelsDir: string, samples: number, laten
   const real: GaussianFit = fitFeatures(classify(classifier, gatherImages(data, split.heldOut), split.heldOut.length, data.height, data.width).features, split.heldOut.length, featureSize);
   const z = sampleLatents(FID_SEED, samples, latentDim);
   // Conditional generators get the digits 0-9 in turn.
-  const labels = Int32Array.from({ length: samples }, (_, i) => i % 10);
+  const labels = cycleLabels(samples);
   return (generator) => {
     const images = tf.tidy(() => {
       const zt = tf.tensor2d(z, [samples, latentDim]);

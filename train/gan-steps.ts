@@ -18,6 +18,11 @@ export function binaryCrossEntropy(p: tf.Tensor, target: number): tf.Scalar {
   });
 }
 
+/** Integer labels [batch, 1] as one-hot rows [batch, k]. */
+function oneHotLabels(labels: tf.Tensor, k: number): tf.Tensor {
+  return tf.oneHot(tf.cast(tf.reshape(labels, [-1]), 'int32') as tf.Tensor1D, k);
+}
+
 /**
  * Mean categorical cross-entropy of softmax probabilities [batch, k] against integer labels [batch, 1],
  * clipped like Keras' sparse_categorical_crossentropy.
@@ -25,8 +30,7 @@ export function binaryCrossEntropy(p: tf.Tensor, target: number): tf.Scalar {
 export function sparseCategoricalCrossEntropy(probs: tf.Tensor, labels: tf.Tensor): tf.Scalar {
   return tf.tidy(() => {
     const q = tf.clipByValue(probs, EPSILON, 1 - EPSILON);
-    const target = tf.oneHot(tf.cast(tf.reshape(labels, [-1]), 'int32') as tf.Tensor1D, probs.shape[1]!);
-    return tf.neg(tf.mean(tf.sum(tf.mul(target, tf.log(q)), 1))) as tf.Scalar;
+    return tf.neg(tf.mean(tf.sum(tf.mul(oneHotLabels(labels, probs.shape[1]!), tf.log(q)), 1))) as tf.Scalar;
   });
 }
 
@@ -37,8 +41,7 @@ export function sparseCategoricalCrossEntropy(probs: tf.Tensor, labels: tf.Tenso
  */
 export function rejectionLoss(probs: tf.Tensor, labels: tf.Tensor): tf.Scalar {
   return tf.tidy(() => {
-    const target = tf.oneHot(tf.cast(tf.reshape(labels, [-1]), 'int32') as tf.Tensor1D, probs.shape[1]!);
-    const asked = tf.clipByValue(tf.sum(tf.mul(target, probs), 1), EPSILON, 1 - EPSILON);
+    const asked = tf.clipByValue(tf.sum(tf.mul(oneHotLabels(labels, probs.shape[1]!), probs), 1), EPSILON, 1 - EPSILON);
     return tf.neg(tf.mean(tf.log1p(tf.neg(asked)))) as tf.Scalar;
   });
 }

@@ -11,7 +11,8 @@ import { forward } from './forward.ts';
 import { discriminatorStep, generatorStep, trainableVariables } from './gan-steps.ts';
 import { fitGaussian, sampleGaussian } from './gaussian.ts';
 import { loadLayersModelFile, saveLayersModel } from './model-io.ts';
-import { buildDiscriminator, buildGan, CLASSES, type BuildOptions } from './models.ts';
+import { cycleLabels } from '../shared/manifest.ts';
+import { buildDiscriminator, buildGan, CLASSES, CONDITIONAL_KINDS, type BuildOptions } from './models.ts';
 import type { TrainingEvaluation } from './fid-monitor.ts';
 import { curvesPng, type MetricRecord } from './plot.ts';
 import { gridPng } from './png.ts';
@@ -133,11 +134,6 @@ function randomLabels(prng: Prng, out: Int32Array): Int32Array {
   return out;
 }
 
-/** The labels of the progress grids' cells: 0-9, then 0-5. */
-export function gridLabels(n: number): Int32Array {
-  return Int32Array.from({ length: n }, (_, i) => i % CLASSES);
-}
-
 /** Copies a saved generator's weights into `generator`, which must have the same architecture. */
 export async function initialiseFrom(generator: tf.LayersModel, modelJson: string): Promise<void> {
   const source = await loadLayersModelFile(modelJson);
@@ -184,7 +180,7 @@ async function writeRunConfig(runDir: string, config: TrainConfig, dataset: Data
 async function trainGan(ctx: RunContext): Promise<TrainResult> {
   const { config, runDir, dataset, log } = ctx;
   const kind = config.model as 'dense' | 'dcgan' | 'cgan' | 'acgan';
-  const conditional = kind === 'cgan' || kind === 'acgan';
+  const conditional = CONDITIONAL_KINDS.includes(kind);
   if (conditional && !dataset.labels) throw new Error(`${dataset.source}: the conditional GAN needs labels (give idx:<images>,<labels>)`);
   // cgan's D takes the digit as a second input; acgan's D names it from the image alone.
   const labelledD = kind === 'cgan';
@@ -192,9 +188,12 @@ async function trainGan(ctx: RunContext): Promise<TrainResult> {
   const imageShape = [dataset.height, dataset.width, 1] as const;
   const auxClassifier = kind === 'cgan' && config.auxWeight > 0;
   const build = (seed: number): BuildOptions => ({ latentDim: config.latentDim, imageShape, seed, width: config.width, auxClassifier });
-  // acgan's digit head learns on real and fake batches (Odena et al.); cgan's auxiliary head on real ones.
-  // With --aux-fakes reject, cgan's head also learns not to see the asked digit in fakes.
-  const classWeights = kind === 'acgan' ? { real: 1, fake: 1, g: 1 } : { real: config.auxWeight, fake: config.auxFakes === 'reject' ? config.auxWeight : 0, g: config.auxWeight };
+  // How D's digit head learns: acgan's on real and fake batches, naming both (Odena et al.); cgan's
+  // auxiliary head on real ones, and with --aux-fakes reject learning not to see the asked digit in fakes.
+  const head =
+    kind === 'acgan'
+      ? { real: 1, fake: 1, fakeTarget: 'match' as const, g: 1 }
+      : { real: config.auxWeight, fake: config.auxFakes === 'reject' ? config.auxWeight : 0, fakeTarget: 'reject' as const, g: config.auxWeight };
   const adam = (): tf.AdamOptimizer => tf.train.adam(config.lr, config.beta1, config.beta2);
 
   const saved: Checkpoint | null = ctx.resume ? await loadCheckpoint(join(runDir, RUN_FILES.checkpoint)) : null;
@@ -229,7 +228,7 @@ async function trainGan(ctx: RunContext): Promise<TrainResult> {
   let gVars = trainableVariables(generator);
   let dVars = trainableVariables(discriminator);
   const gridZ = tf.tensor2d(new Prng(GRID_SEED).normals(GRID_SIZE * config.latentDim), [GRID_SIZE, config.latentDim]);
-  const gridInput = conditional ? [gridZ, tf.tensor2d(gridLabels(GRID_SIZE), [GRID_SIZE, 1], 'int32')] : gridZ;
+  const gridInput = conditional ? [gridZ, tf.tensor2d(cycleLabels(GRID_SIZE), [GRID_SIZE, 1], 'int32')] : gridZ;
   const batch = new Float32Array(config.batchSize * dataset.height * dataset.width);
   const labelBuffer = new Int32Array(config.batchSize);
   const zSize = config.batchSize * config.latentDim;
@@ -271,17 +270,17 @@ async function trainGan(ctx: RunContext): Promise<TrainResult> {
       // so D judges the same generator that the G step trains (needed when BN's moving statistics lag).
       const fake = tf.tidy(() => forward(generator, fakeLabels ? [z, fakeLabels] : z, config.fakeMode === 'training'));
       const smoothing = config.labelSmoothing;
-      const dReal = discriminatorStep(discriminator, dOptimizer, labelledD ? [real, realLabels!] : real, 1, { vars: dVars, classes: realLabels ?? undefined, classWeight: classWeights.real, smoothing });
+      const dReal = discriminatorStep(discriminator, dOptimizer, labelledD ? [real, realLabels!] : real, 1, { vars: dVars, classes: realLabels ?? undefined, classWeight: head.real, smoothing });
       const dFake = discriminatorStep(discriminator, dOptimizer, labelledD ? [fake, fakeLabels!] : fake, 0, {
         vars: dVars,
         classes: fakeLabels ?? undefined,
-        classWeight: classWeights.fake,
-        classTarget: kind === 'acgan' ? 'match' : 'reject',
+        classWeight: head.fake,
+        classTarget: head.fakeTarget,
       });
       // A fresh z (and fresh labels) for the generator step, as the seed insists.
       const z2 = tf.tensor2d(prng.normals(zSize), [config.batchSize, config.latentDim]);
       const gLabels = conditional ? labels(randomLabels(prng, labelBuffer)) : undefined;
-      const gLoss = generatorStep(generator, discriminator, gOptimizer, z2, { vars: gVars, classes: gLabels, classWeight: classWeights.g, update: iteration > config.dWarmup });
+      const gLoss = generatorStep(generator, discriminator, gOptimizer, z2, { vars: gVars, classes: gLabels, classWeight: head.g, update: iteration > config.dWarmup });
 
       if (iteration % config.sampleInterval === 0 || iteration === config.iterations) {
         const [lr, lf, ar, af, lg] = await Promise.all([dReal.loss, dFake.loss, dReal.accuracy, dFake.accuracy, gLoss].map((t) => t.data()));

@@ -4,6 +4,9 @@ import * as tf from '@tensorflow/tfjs';
 export const MODEL_KINDS = ['dense', 'dcgan', 'cgan', 'acgan', 'gaussian'] as const;
 export type ModelKind = (typeof MODEL_KINDS)[number];
 
+/** The kinds whose generator takes a digit label (and whose data must be labelled). */
+export const CONDITIONAL_KINDS: readonly ModelKind[] = ['cgan', 'acgan'];
+
 /** Image shape [height, width, channels]. */
 export type ImageShape = readonly [number, number, number];
 

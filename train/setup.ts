@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describeSelection, selectBackend, type BackendChoice, type BackendSelection } from './backend.ts';
+import { CONDITIONAL_KINDS, type ModelKind } from './models.ts';
 
 /**
  * Selects the tfjs backend (ganforge's WASM kernels are installed when WASM loads) and logs the choice.
@@ -14,8 +15,8 @@ export async function startBackend(choice: BackendChoice, log: (line: string) =>
 }
 
 /** Kernels a model's training needs beyond the dense basics (the convolution gradients for dcgan). */
-export function kernelsFor(model: string): string[] {
+export function kernelsFor(model: ModelKind): string[] {
   const conv = ['Conv2DBackpropFilter', 'Conv2DBackpropInput'];
   // The conditional generators' Embedding needs UnsortedSegmentSum for its gradient.
-  return model === 'dcgan' ? conv : model === 'cgan' || model === 'acgan' ? [...conv, 'UnsortedSegmentSum'] : [];
+  return model === 'dcgan' ? conv : CONDITIONAL_KINDS.includes(model) ? [...conv, 'UnsortedSegmentSum'] : [];
 }
