@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import { cycleLabels, isConditional } from '../shared/manifest.ts';
+import { cycleLabels, feedRecord, generatorFeeds, imageOutput, isConditional } from '../shared/generator.ts';
 import type { LoadedModel } from './registry.ts';
 
 interface Pending {
@@ -73,10 +73,9 @@ export class Batcher {
       row += p.n;
     }
     try {
-      const feeds: Record<string, ort.Tensor> = { [manifest.inputs[0]!.name]: new ort.Tensor('float32', input, [total, latentDim]) };
-      if (conditional) feeds[manifest.inputs[1]!.name] = new ort.Tensor('int32', labels, [total, 1]);
+      const feeds = feedRecord(generatorFeeds(manifest, input, total, conditional ? labels : null), (f) => new ort.Tensor(f.type, f.data, [...f.dims]));
       const out = await session.run(feeds);
-      const images = out[manifest.outputs[0]!.name]!.data as Float32Array;
+      const images = out[imageOutput(manifest)]!.data as Float32Array;
       const size = height * width;
       let start = 0;
       for (const p of batch) {

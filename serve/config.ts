@@ -1,6 +1,25 @@
-import { parseArgs } from 'node:util';
-import { DEFAULT_PREFERENCE } from '../shared/manifest.ts';
+import { parseFlags, type FlagTable, type FlagValues } from '../lib/cli/flags.ts';
+import { DEFAULT_PREFERENCE, MODEL_NAME } from '../shared/manifest.ts';
 import { DEVICES, type Device } from './providers.ts';
+
+const modelNames = { regex: MODEL_NAME, description: "model names (lowercase letters, digits, '-', '_')" } as const;
+
+/** Server flags; each has an environment variable, and flags win over it. */
+export const SERVE_FLAGS = {
+  port: { kind: 'int', min: 0, max: 65535, default: 8080, env: 'PORT', help: 'TCP port (0 = any free port)' },
+  host: { kind: 'string', default: '127.0.0.1', env: 'HOST', help: 'address to listen on' },
+  'models-dir': { kind: 'string', default: 'models', env: 'GANFORGE_MODELS_DIR', help: 'folder of <name>.onnx + <name>.json' },
+  models: { kind: 'list', pattern: modelNames, env: 'GANFORGE_MODELS', help: 'comma-separated model names to load', defaultLabel: 'all' },
+  'default-model': {
+    kind: 'string',
+    pattern: { regex: MODEL_NAME, description: 'one model name' },
+    env: 'GANFORGE_DEFAULT_MODEL',
+    help: 'model used when /sample has no model parameter',
+    defaultLabel: `${DEFAULT_PREFERENCE.join(', then ')}, then the first loaded`,
+  },
+  device: { kind: 'enum', values: DEVICES, default: 'auto', env: 'GANFORGE_DEVICE', help: 'auto (CUDA, else CPU), cuda, cpu' },
+  'max-batch-images': { kind: 'int', min: 0, max: 65536, default: 1024, env: 'GANFORGE_MAX_BATCH_IMAGES', help: 'images per batched onnxruntime run(); 0 = no batching' },
+} as const satisfies FlagTable;
 
 /** Server settings: flags win over environment variables, which win over defaults. */
 export interface ServeConfig {
@@ -16,72 +35,20 @@ export interface ServeConfig {
   readonly maxBatchImages: number;
 }
 
-
-/** flag -> environment variable, for the README and --help. */
-export const SERVE_FLAGS = {
-  port: ['PORT', 'TCP port (0 = any free port)', '8080'],
-  host: ['HOST', 'address to listen on', '127.0.0.1'],
-  'models-dir': ['GANFORGE_MODELS_DIR', 'folder of <name>.onnx + <name>.json', 'models'],
-  models: ['GANFORGE_MODELS', 'comma-separated model names to load', 'all'],
-  'default-model': ['GANFORGE_DEFAULT_MODEL', 'model used when /sample has no model parameter', DEFAULT_PREFERENCE.join(', then ')],
-  device: ['GANFORGE_DEVICE', 'auto (CUDA, else CPU), cuda, cpu', 'auto'],
-  'max-batch-images': ['GANFORGE_MAX_BATCH_IMAGES', 'images per batched onnxruntime run(); 0 = no batching', '1024'],
-} as const;
-
-const NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-
-/** Parses `npm start` flags and environment; unknown flags and bad values are errors naming them. */
-export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ServeConfig & { help: boolean } {
-  const options = Object.fromEntries(Object.keys(SERVE_FLAGS).map((f) => [f, { type: 'string' as const }]));
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({ args: [...argv], strict: true, allowPositionals: false, options: { ...options, help: { type: 'boolean' } } }).values;
-  } catch (err) {
-    throw new Error((err as Error).message.split('. To specify')[0]!);
-  }
-  const get = (flag: keyof typeof SERVE_FLAGS): { value: string | undefined; source: string } => {
-    const v = values[flag];
-    if (typeof v === 'string') return { value: v, source: `--${flag}` };
-    const e = env[SERVE_FLAGS[flag][0]];
-    return { value: e === '' ? undefined : e, source: SERVE_FLAGS[flag][0] };
-  };
-  const port = get('port');
-  let portNumber = 8080;
-  if (port.value !== undefined) {
-    if (!/^\d{1,5}$/.test(port.value) || Number(port.value) > 65535) throw new Error(`Expected integer between 0 and 65535 for ${port.source} but received '${port.value}'`);
-    portNumber = Number(port.value);
-  }
-  const device = get('device');
-  if (device.value !== undefined && !DEVICES.includes(device.value as Device)) {
-    throw new Error(`Expected one of ${DEVICES.join(', ')} for ${device.source} but received '${device.value}'`);
-  }
-  const names = (source: { value: string | undefined; source: string }): string[] | null => {
-    if (source.value === undefined) return null;
-    const list = source.value.split(',').map((s) => s.trim()).filter(Boolean);
-    const bad = list.find((n) => !NAME.test(n));
-    if (list.length === 0 || bad !== undefined) throw new Error(`Expected model names (lowercase letters, digits, '-', '_') for ${source.source} but received '${source.value}'`);
-    return list;
-  };
-  const batch = get('max-batch-images');
-  if (batch.value !== undefined && (!/^\d{1,6}$/.test(batch.value) || Number(batch.value) > 65536)) {
-    throw new Error(`Expected integer between 0 and 65536 for ${batch.source} but received '${batch.value}'`);
-  }
-  const defaults = names(get('default-model'));
-  if (defaults && defaults.length > 1) throw new Error(`Expected one model name for ${get('default-model').source} but received '${get('default-model').value}'`);
+/** The settings of parsed server flags. */
+export function serveConfig(values: FlagValues<typeof SERVE_FLAGS>): ServeConfig {
   return {
-    port: portNumber,
-    host: get('host').value ?? '127.0.0.1',
-    modelsDir: get('models-dir').value ?? 'models',
-    models: names(get('models')),
-    defaultModel: defaults?.[0] ?? null,
-    device: (device.value as Device | undefined) ?? 'auto',
-    maxBatchImages: batch.value === undefined ? 1024 : Number(batch.value),
-    help: values.help === true,
+    port: values.port,
+    host: values.host,
+    modelsDir: values['models-dir'],
+    models: values.models ?? null,
+    defaultModel: values['default-model'] ?? null,
+    device: values.device,
+    maxBatchImages: values['max-batch-images'],
   };
 }
 
-/** The --help text. */
-export function serveHelp(): string {
-  const rows = Object.entries(SERVE_FLAGS).map(([flag, [envName, help, def]]) => `  --${flag.padEnd(15)} ${envName.padEnd(24)} ${help} [default: ${def}]`);
-  return ['Usage: npm start -- [flags]   (flags override the environment variables beside them)', '', ...rows].join('\n');
+/** Parses server flags and environment; unknown flags and bad values are errors naming them. */
+export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ServeConfig {
+  return serveConfig(parseFlags(SERVE_FLAGS, argv, { env }).values);
 }

@@ -1,8 +1,10 @@
 import { z } from 'zod';
+import { MODEL_NAME } from '../shared/manifest.ts';
+import { badParameter, HttpError } from './errors.ts';
 
 /**
  * Query validation with zod. Every schema's error message is the *expected* value ("integer between 1
- * and 256"); the app's error handler adds the parameter and what was received, sharp-style:
+ * and 256"); {@link parseQuery} adds the parameter and what was received, sharp-style:
  * "Expected integer between 1 and 256 for n but received 'abc'".
  */
 
@@ -16,7 +18,7 @@ export function intParam(min: number, max: number): z.ZodPipe<z.ZodString, z.Zod
 }
 
 /** Model names: what export allows, so no path can be smuggled in. */
-export const modelParam = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, { error: "model name (lowercase letters, digits, '-' and '_')" });
+export const modelParam = z.string().regex(MODEL_NAME, { error: "model name (lowercase letters, digits, '-' and '_')" });
 
 /** A digit (0-9) or a range of digits (`0-9`, `3-5`), for conditional models. */
 export const digitParam = z
@@ -49,19 +51,6 @@ export const interpolateQuery = z.strictObject({
   model: modelParam.optional(),
 });
 
-/** A bad request: status, and the fields of the JSON error body. */
-export class HttpError extends Error {
-  constructor(
-    readonly status: 400 | 404 | 503,
-    message: string,
-    readonly parameter?: string,
-    readonly expected?: string,
-    readonly received?: string,
-  ) {
-    super(message);
-  }
-}
-
 /** Parses a query with a schema, turning the first issue into an {@link HttpError}. */
 export function parseQuery<S extends z.ZodType>(schema: S, query: Record<string, string>): z.infer<S> {
   const result = schema.safeParse(query);
@@ -73,7 +62,5 @@ export function parseQuery<S extends z.ZodType>(schema: S, query: Record<string,
     throw new HttpError(400, `Unknown query parameter '${key}' (expected one of ${known})`, key, `one of ${known}`, key);
   }
   const parameter = String(issue.path[0] ?? '');
-  const received = query[parameter] ?? '';
-  if (!(parameter in query)) throw new HttpError(400, `Expected ${issue.message} for ${parameter} but it is missing`, parameter, issue.message, '');
-  throw new HttpError(400, `Expected ${issue.message} for ${parameter} but received '${received}'`, parameter, issue.message, received);
+  throw badParameter(parameter, issue.message, parameter in query ? (query[parameter] ?? '') : undefined);
 }

@@ -1,8 +1,9 @@
-import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as ort from 'onnxruntime-node';
-import { isManifestFile, imageSize, type ModelManifest } from '../shared/manifest.ts';
+import { sha256Hex } from '../lib/hash.ts';
+import { imageSize, isGenerator } from '../shared/generator.ts';
+import { isManifestFile, type ModelManifest } from '../shared/manifest.ts';
 import type { ProviderSelector } from './providers.ts';
 
 /** A model ready to serve. */
@@ -64,11 +65,11 @@ export async function loadModels(dir: string, providers: ProviderSelector, only:
         throw new Error(`${name}.json is not valid JSON (${(err as Error).message})`);
       }
       if (manifest.name !== name) throw new Error(`${name}.json names the model '${manifest.name}'`);
-      if (!Array.isArray(manifest.inputs) || manifest.inputs[0]?.name !== 'latent') continue; // not a generator (e.g. the classifier)
+      if (!isGenerator(manifest)) continue; // not a generator (e.g. the classifier)
       const bytes = await readFile(join(dir, `${name}.onnx`)).catch((err: NodeJS.ErrnoException) => {
         throw new Error(`${name}.onnx cannot be read (${err.code ?? err.message})`);
       });
-      const sha = createHash('sha256').update(bytes).digest('hex');
+      const sha = sha256Hex(bytes);
       if (sha !== manifest.sha256) throw new Error(`${name}.onnx has sha256 ${sha.slice(0, 12)}..., the manifest says ${String(manifest.sha256).slice(0, 12)}...`);
       const session = await providers.create(bytes).catch((err: Error) => {
         if (/--device cuda/.test(err.message)) throw err;

@@ -1,14 +1,12 @@
+import { isConditional } from './generator.ts';
+import type { TensorSpec } from './tensor-spec.ts';
+
+export type { TensorSpec } from './tensor-spec.ts';
+
 /**
  * The manifest written beside every exported model (`models/<name>.json`). Platform-free: the server
  * and the browser read it to know how to feed and interpret the ONNX file.
  */
-
-/** One graph input or output. `batch` is the dynamic batch dimension. */
-export interface TensorSpec {
-  readonly name: string;
-  readonly shape: ReadonlyArray<number | 'batch'>;
-  readonly dtype: 'float32' | 'int32';
-}
 
 export interface ModelManifest {
   readonly name: string;
@@ -34,6 +32,8 @@ export interface ModelManifest {
   readonly sha256: string;
   /** The command that produced the model. */
   readonly command: string;
+  /** The `train/presets.ts` preset that reproduces the model (`npm run train:export -- --preset <name>`). */
+  readonly preset?: string;
   /** Evaluation figures, when measured. */
   readonly evaluation?: Record<string, unknown>;
   /** Set when the export took the run's best generator (`--generator best`) instead of its last. */
@@ -45,14 +45,6 @@ export interface ModelManifest {
     readonly fid: number;
     readonly classAccuracy?: readonly number[];
   };
-}
-
-/** Image height and width from a manifest's first output ([batch, h, w, c]). */
-export function imageSize(m: ModelManifest): { height: number; width: number; channels: number } {
-  const shape = m.outputs[0]?.shape;
-  if (!shape || shape.length !== 4) throw new Error(`Model '${m.name}': expected an image output [batch, height, width, channels]`);
-  const [, height, width, channels] = shape as [unknown, number, number, number];
-  return { height, width, channels };
 }
 
 /** Which shipped model is served by default (server and static web demo), best first. */
@@ -101,17 +93,13 @@ export interface ClassifierManifest {
   readonly command: string;
 }
 
-/** True when a generator takes a digit label as its second input (conditional GAN). */
-export function isConditional(m: ModelManifest): boolean {
-  return m.inputs.length === 2 && m.inputs[1]!.name === 'label';
-}
-
-/** Labels for n cells when none are asked for: the digits 0-9 in turn. */
-export function cycleLabels(n: number): Int32Array {
-  return Int32Array.from({ length: n }, (_, i) => i % 10);
-}
-
 /** Whether a file name in a models folder is a manifest (`<name>.json`; not `<name>.eval.json`). */
 export function isManifestFile(file: string): boolean {
   return /^[a-z0-9][a-z0-9_-]*\.json$/.test(file);
 }
+
+/** Names a model may have: they become file names and URL parameters, so no path can be smuggled in. */
+export const MODEL_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+/** How {@link MODEL_NAME} reads in an error message. */
+export const MODEL_NAME_DESCRIPTION = "1-64 lowercase letters, digits, '-' or '_' (starting with a letter or digit)";

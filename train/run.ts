@@ -1,11 +1,13 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DEFAULT_CONFIG, parseTrainArgs, RESUMABLE_KEYS, resolveConfig, trainHelp, type TrainConfig } from './config.ts';
-import { loadDataset } from './data.ts';
-import { RUN_FILES, train, type TrainResult } from './loop.ts';
+import { loadDataset } from '../lib/data.ts';
+import { removeStaleStaging } from '../lib/fs/atomic-write.ts';
+import { createFidMonitor } from './classifier/fid-monitor.ts';
+import { DEFAULT_CONFIG, RESUMABLE_KEYS, resolveConfig, type TrainArgs, type TrainConfig } from './config.ts';
+import { train, type TrainResult } from './gan/loop.ts';
 import { createProgress } from './progress.ts';
-import { createFidMonitor } from './fid-monitor.ts';
-import { kernelsFor, startBackend } from './setup.ts';
+import { readRunJson, RUN_FILES } from './run-dir/run-files.ts';
+import { kernelsFor, startBackend } from './tfjs/setup.ts';
 
 /** What a finished `runTraining` reports. */
 export interface TrainingOutcome {
@@ -15,29 +17,48 @@ export interface TrainingOutcome {
   readonly backend: string;
 }
 
+/** What a training run is asked to do beyond its config. */
+export interface RunOptions extends TrainArgs {
+  /** Clear the run folder first when it holds another run. */
+  readonly overwrite?: boolean;
+}
+
+/** Files whose presence means a folder holds a run. */
+const RUN_MARKERS = [RUN_FILES.config, RUN_FILES.checkpoint, RUN_FILES.metrics];
+
 /**
- * Parses training flags, selects the backend, loads data and trains, with a progress bar and
- * SIGINT/SIGTERM checkpointing. Returns null for --help.
+ * The config of the run to do: a resumed run's saved config with the few flags a resume may change, or
+ * the defaults with the flags (and preset) given, in a folder that holds no other run.
  */
-export async function runTraining(argv: string[]): Promise<TrainingOutcome | null> {
-  const args = parseTrainArgs(argv);
-  if (args.help) {
-    console.log(trainHelp());
-    return null;
-  }
-  let config: TrainConfig;
+async function runConfig(args: RunOptions): Promise<TrainConfig> {
   if (args.resume) {
     const fixed = Object.keys(args.overrides).filter((k) => !RESUMABLE_KEYS.includes(k as keyof TrainConfig));
-    if (fixed.length > 0) throw new Error(`--resume continues a run with its saved config; only ${RESUMABLE_KEYS.join(', ')} may change, not ${fixed.join(', ')}`);
-    const saved = JSON.parse(await readFile(join(args.resume, RUN_FILES.config), 'utf8').catch(() => {
-      throw new Error(`${args.resume}: no ${RUN_FILES.config}; is it a run folder?`);
-    })) as Record<string, unknown>;
-    config = resolveConfig({ ...DEFAULT_CONFIG, ...pickConfig(saved), out: args.resume }, args.overrides);
-  } else {
-    config = resolveConfig(DEFAULT_CONFIG, args.overrides);
-    if (!config.out) config.out = join('runs', `${new Date().toISOString().replace(/[:.]/g, '-')}-${config.model}`);
+    if (args.preset || fixed.length > 0) {
+      throw new Error(`--resume continues a run with its saved config; only ${RESUMABLE_KEYS.join(', ')} may change, not ${[...(args.preset ? ['preset'] : []), ...fixed].join(', ')}`);
+    }
+    const saved = await readRunJson<Record<string, unknown>>(join(args.resume, RUN_FILES.config));
+    if (!saved) throw new Error(`${args.resume}: no ${RUN_FILES.config}; is it a run folder?`);
+    return resolveConfig({ ...DEFAULT_CONFIG, ...pickConfig(saved), out: args.resume }, args.overrides);
   }
+  const config = resolveConfig(DEFAULT_CONFIG, args.overrides);
+  if (!config.out) config.out = join('runs', `${new Date().toISOString().replace(/[:.]/g, '-')}-${config.model}`);
+  const present = await readdir(config.out).catch(() => [] as string[]);
+  const marker = RUN_MARKERS.find((f) => present.includes(f));
+  if (marker && !args.overwrite) {
+    throw new Error(`${config.out} holds another run (${marker}): continue it with --resume ${config.out}, or clear it first with --overwrite`);
+  }
+  if (marker) await rm(config.out, { recursive: true, force: true });
+  return config;
+}
+
+/**
+ * Selects the backend, loads data and trains, with a progress bar and SIGINT/SIGTERM checkpointing.
+ */
+export async function runTraining(args: RunOptions): Promise<TrainingOutcome> {
+  const config = await runConfig(args);
   await mkdir(config.out, { recursive: true });
+  // Temporary files of a write that a SIGKILL interrupted are never going to be renamed.
+  for (const dir of ['', RUN_FILES.samples, RUN_FILES.generator, RUN_FILES.discriminator, RUN_FILES.bestGenerator]) await removeStaleStaging(join(config.out, dir));
   const selection = await startBackend(config.backend, console.log, kernelsFor(config.model));
   const dataset = await loadDataset(config.data);
   console.log(`data: ${dataset.source}, ${dataset.count} images of ${dataset.height}x${dataset.width}; run folder: ${config.out}`);
@@ -74,5 +95,9 @@ export async function runTraining(argv: string[]): Promise<TrainingOutcome | nul
 
 /** Keeps only TrainConfig keys from a saved config.json (which also holds run facts). */
 function pickConfig(saved: Record<string, unknown>): Partial<TrainConfig> {
-  return Object.fromEntries(Object.keys(DEFAULT_CONFIG).filter((k) => k in saved).map((k) => [k, saved[k]])) as Partial<TrainConfig>;
+  return Object.fromEntries(
+    Object.keys(DEFAULT_CONFIG)
+      .filter((k) => k in saved)
+      .map((k) => [k, saved[k]]),
+  ) as Partial<TrainConfig>;
 }

@@ -1,8 +1,9 @@
 import { build } from 'esbuild';
-import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { isManifestFile, chooseDefault, type ModelManifest } from '../shared/manifest.ts';
+import { sha256OfParts } from '../lib/hash.ts';
+import { isGenerator } from '../shared/generator.ts';
+import { chooseDefault, isManifestFile, type ModelManifest } from '../shared/manifest.ts';
 
 const here = import.meta.dirname;
 const root = join(here, '..');
@@ -38,7 +39,7 @@ export async function buildWebDemo(out: string, modelsDir: string): Promise<{ bu
   const manifests: ModelManifest[] = [];
   for (const f of (await readdir(modelsDir)).filter(isManifestFile).sort()) {
     const m = JSON.parse(await readFile(join(modelsDir, f), 'utf8')) as ModelManifest;
-    if (m.inputs?.[0]?.name !== 'latent') continue;
+    if (!isGenerator(m)) continue;
     await copyFile(join(modelsDir, f), join(tmp, 'models', f));
     await copyFile(join(modelsDir, `${m.name}.onnx`), join(tmp, 'models', `${m.name}.onnx`));
     manifests.push(m);
@@ -59,10 +60,9 @@ export async function buildWebDemo(out: string, modelsDir: string): Promise<{ bu
     external: ['./ort.*.mjs'],
     logLevel: 'warning',
   });
-  const hash = createHash('sha256');
-  for (const f of ['app.js', 'index.html', 'style.css', 'models/index.json']) hash.update(await readFile(join(tmp, f)));
-  for (const m of manifests) hash.update(m.sha256);
-  const buildId = hash.digest('hex').slice(0, 16);
+  const parts: (Uint8Array | string)[] = [];
+  for (const f of ['app.js', 'index.html', 'style.css', 'models/index.json']) parts.push(await readFile(join(tmp, f)));
+  const buildId = sha256OfParts([...parts, ...manifests.map((m) => m.sha256)]).slice(0, 16);
   await build({
     entryPoints: [join(here, 'src', 'sw.ts')],
     outfile: join(tmp, 'sw.js'),

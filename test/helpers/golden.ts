@@ -1,7 +1,8 @@
 import * as ort from 'onnxruntime-node';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isManifestFile, cycleLabels, isConditional, type ModelManifest } from '../../shared/manifest.ts';
+import { feedRecord, generatorFeeds, imageOutput, isGenerator } from '../../shared/generator.ts';
+import { isManifestFile, type ModelManifest } from '../../shared/manifest.ts';
 import { sampleLatents } from '../../shared/prng.ts';
 
 export const MODELS_DIR = join(import.meta.dirname, '..', '..', 'models');
@@ -24,16 +25,14 @@ export interface Golden {
 export async function shippedGenerators(): Promise<ModelManifest[]> {
   const files = (await readdir(MODELS_DIR)).filter(isManifestFile).sort();
   const manifests = await Promise.all(files.map(async (f) => JSON.parse(await readFile(join(MODELS_DIR, f), 'utf8')) as ModelManifest));
-  return manifests.filter((m) => m.inputs?.[0]?.name === 'latent');
+  return manifests.filter(isGenerator);
 }
 
 /** Runs a generator on ORT's CPU provider for the golden latents of `seed`. */
 export async function generate(session: ort.InferenceSession, m: ModelManifest, seed: number, n = GOLDEN_N): Promise<Float32Array> {
   const z = sampleLatents(seed, n, m.latentDim);
-  const feeds: Record<string, ort.Tensor> = { latent: new ort.Tensor('float32', z, [n, m.latentDim]) };
-  if (isConditional(m)) feeds.label = new ort.Tensor('int32', cycleLabels(n), [n, 1]);
-  const out = await session.run(feeds);
-  return out.image!.data as Float32Array;
+  const out = await session.run(feedRecord(generatorFeeds(m, z, n), (f) => new ort.Tensor(f.type, f.data, [...f.dims])));
+  return out[imageOutput(m)]!.data as Float32Array;
 }
 
 export const toBase64 = (a: Float32Array): string => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');

@@ -1,7 +1,9 @@
 /// <reference lib="dom" />
 import type * as Ort from 'onnxruntime-web';
 import { defaultColumns, layoutGrid } from '../../shared/grid.ts';
-import { cycleLabels, isConditional, type ModelManifest } from '../../shared/manifest.ts';
+import { expectedMessage } from '../../shared/expected.ts';
+import { cycleLabels, feedRecord, generatorFeeds, imageOutput, imageSize, isConditional } from '../../shared/generator.ts';
+import type { ModelManifest } from '../../shared/manifest.ts';
 import { latentWalk } from '../../shared/latent.ts';
 import { sampleLatents } from '../../shared/prng.ts';
 
@@ -87,10 +89,8 @@ async function start(): Promise<Ganforge> {
   const run = async (name: string, z: Float32Array, n: number, labels: Int32Array = labelsFor(n)): Promise<Float32Array> => {
     const m = manifests.get(name)!;
     const s = await session(name);
-    const feeds: Record<string, Ort.Tensor> = { [m.inputs[0]!.name]: new ort.Tensor('float32', z, [n, m.latentDim]) };
-    if (isConditional(m)) feeds[m.inputs[1]!.name] = new ort.Tensor('int32', labels, [n, 1]);
-    const out = await s.run(feeds);
-    return out[m.outputs[0]!.name]!.data as Float32Array;
+    const out = await s.run(feedRecord(generatorFeeds(m, z, n, labels), (f) => new ort.Tensor(f.type, f.data, [...f.dims])));
+    return out[imageOutput(m)]!.data as Float32Array;
   };
   const showPicker = (): void => {
     $('digit-picker').hidden = !isConditional(manifests.get(select.value)!);
@@ -105,7 +105,7 @@ async function start(): Promise<Ganforge> {
       const name = select.value;
       showPicker();
       const m = manifests.get(name)!;
-      const [, h, w] = m.outputs[0]!.shape as [unknown, number, number];
+      const { height: h, width: w } = imageSize(m);
       latents = sampleLatents(seed, N, m.latentDim);
       const t0 = performance.now();
       const floats = await run(name, latents, N);
@@ -120,7 +120,7 @@ async function start(): Promise<Ganforge> {
     },
     async walk(from: number, to: number, steps = 10) {
       const m = manifests.get(select.value)!;
-      const [, h, w] = m.outputs[0]!.shape as [unknown, number, number];
+      const { height: h, width: w } = imageSize(m);
       // One digit for the whole walk, as GET /interpolate (default 0).
       const frames = await run(select.value, latentWalk(from, to, steps, m.latentDim), steps, new Int32Array(steps).fill(Number(digitSelect.value || 0)));
       const canvas = $<HTMLCanvasElement>('walk');
@@ -154,7 +154,7 @@ async function start(): Promise<Ganforge> {
   };
   const drawDigit = async (): Promise<void> => {
     const m = manifests.get(select.value)!;
-    const [, h, w] = m.outputs[0]!.shape as [unknown, number, number];
+    const { height: h, width: w } = imageSize(m);
     const one = await run(select.value, latents.slice(0, m.latentDim), 1);
     draw($<HTMLCanvasElement>('digit'), one, 1, h, w, 1, 0);
   };
@@ -164,7 +164,7 @@ async function start(): Promise<Ganforge> {
     e.preventDefault();
     const value = $<HTMLInputElement>('seed').value.trim();
     if (!/^\d{1,10}$/.test(value) || Number(value) > 4294967295) {
-      status(`Expected integer between 0 and 4294967295 for the seed but received '${value}'.`);
+      status(`${expectedMessage('integer between 0 and 4294967295', 'the seed', value)}.`);
       return;
     }
     void api.generate(Number(value));
@@ -174,7 +174,7 @@ async function start(): Promise<Ganforge> {
     e.preventDefault();
     const value = $<HTMLInputElement>('walk-to').value.trim();
     if (!/^\d{1,10}$/.test(value) || Number(value) > 4294967295) {
-      status(`Expected integer between 0 and 4294967295 for the seed to walk to but received '${value}'.`);
+      status(`${expectedMessage('integer between 0 and 4294967295', 'the seed to walk to', value)}.`);
       return;
     }
     void api.walk(Number($<HTMLInputElement>('seed').value), Number(value));

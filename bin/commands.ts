@@ -1,0 +1,19 @@
+import type { Command } from '../lib/cli/command.ts';
+
+/**
+ * Every ganforge command, loaded only when run: `ganforge serve` never loads TensorFlow.js, and
+ * `ganforge train` never loads onnxruntime. The npm scripts run the same commands through the
+ * one-line entry files beside this one.
+ */
+export const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
+  train: async () => (await import('../train/commands/train.ts')).trainCommand as unknown as Command,
+  'train-export': async () => (await import('../train/commands/export.ts')).trainExportCommand as unknown as Command,
+  export: async () => (await import('../train/commands/export.ts')).exportCommand as unknown as Command,
+  convert: async () => (await import('../train/commands/convert.ts')).convertCommand as unknown as Command,
+  'train-classifier': async () => (await import('../train/commands/train-classifier.ts')).trainClassifierCommand as unknown as Command,
+  eval: async () => (await import('../eval/command.ts')).evalCommand as unknown as Command,
+  serve: async () => (await import('../serve/command.ts')).serveCommand as unknown as Command,
+  'build-web': async () => (await import('../web-demo/command.ts')).buildWebCommand as unknown as Command,
+  'bench train': async () => (await import('../train/commands/bench-train.ts')).benchTrainCommand as unknown as Command,
+  'bench serve': async () => (await import('../serve/bench.ts')).benchServeCommand as unknown as Command,
+};

@@ -1,0 +1,4 @@
+import { runCommand } from '../lib/cli/command.ts';
+import { evalCommand } from '../eval/command.ts';
+
+await runCommand(evalCommand, process.argv.slice(2));

@@ -1,0 +1,37 @@
+import type { Context } from 'hono';
+import { expectedMessage } from '../shared/expected.ts';
+
+/** A bad request: status, and the fields of the JSON error body. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: 400 | 404 | 503,
+    message: string,
+    readonly parameter?: string,
+    readonly expected?: string,
+    readonly received?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A 400 for a query parameter, worded sharp-style by the shared helper. */
+export function badParameter(parameter: string, expected: string, received: string | undefined, status: 400 | 404 = 400): HttpError {
+  return new HttpError(status, expectedMessage(expected, parameter, received), parameter, expected, received ?? '');
+}
+
+/**
+ * The app's one error handler: an {@link HttpError} becomes a JSON body naming the parameter, what was
+ * expected and what was received; anything else is logged and answered 500 without internals.
+ */
+export function onError(err: Error, c: Context): Response {
+  if (err instanceof HttpError) {
+    return c.json({ error: err.message, parameter: err.parameter, expected: err.expected, received: err.received }, err.status);
+  }
+  console.error(`error: ${c.req.method} ${c.req.path}: ${err.stack ?? err.message}`);
+  return c.json({ error: 'internal error' }, 500);
+}
+
+/** The JSON 404 of a path no route answers. */
+export function notFound(c: Context): Response {
+  return c.json({ error: `No route for ${c.req.method} ${c.req.path}` }, 404);
+}

@@ -1,0 +1,114 @@
+import * as tf from '@tensorflow/tfjs';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, test } from 'node:test';
+import * as ort from 'onnxruntime-node';
+import type { ModelManifest } from '../../shared/manifest.ts';
+import { sampleLatents } from '../../shared/prng.ts';
+import { loadLayersModelFile, saveLayersModel } from '../../train/tfjs/model-io.ts';
+import { maxAbsDiff } from '../helpers/ort.ts';
+
+const root = join(import.meta.dirname, '..', '..');
+const tsx = (script: string, args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(root, script), ...args], { encoding: 'utf8', cwd: root });
+
+before(async () => {
+  tf.env().set('IS_TEST', true);
+  await tf.setBackend('cpu');
+});
+
+test('train:export --iterations 200 --name smoke leaves an ONNX file and honest manifest that match tfjs', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'ganforge-export-'));
+  const models = join(dir, 'models');
+  const args = ['--iterations', '200', '--name', 'smoke', '--models-dir', models, '--out', join(dir, 'run'), '--progress', 'plain'];
+  const r = tsx('bin/train-export.ts', [...args]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /exported .*smoke\.onnx/);
+  const manifest = JSON.parse(await readFile(join(models, 'smoke.json'), 'utf8')) as ModelManifest;
+  const onnx = await readFile(join(models, 'smoke.onnx'));
+  assert.equal(manifest.sha256, createHash('sha256').update(onnx).digest('hex'));
+  assert.deepEqual(manifest.inputs, [{ name: 'latent', shape: ['batch', 100], dtype: 'float32' }]);
+  assert.deepEqual(manifest.outputs, [{ name: 'image', shape: ['batch', 28, 28, 1], dtype: 'float32' }]);
+  assert.deepEqual([manifest.name, manifest.architecture, manifest.latentDim, manifest.iterations, manifest.opset, manifest.layout], ['smoke', 'dense', 100, 200, 17, 'NHWC']);
+  assert.deepEqual(manifest.valueRange, [-1, 1]);
+  assert.equal(manifest.command, `npm run train:export -- ${args.join(' ')}`);
+  assert.equal(manifest.backend, 'wasm');
+  assert.ok(manifest.wallTimeMs > 0 && manifest.finalLosses !== null && manifest.finalLosses.gLoss > 0);
+  assert.equal(manifest.training.batchSize, 128);
+
+  const session = await ort.InferenceSession.create(onnx);
+  const z = sampleLatents(7, 5, 100);
+  const out = await session.run({ latent: new ort.Tensor('float32', z, [5, 100]) });
+  assert.deepEqual(out.image!.dims, [5, 28, 28, 1]);
+  const g = await loadLayersModelFile(join(models, 'smoke.tfjs', 'model.json'));
+  const ref = (g.predict(tf.tensor2d(z, [5, 100])) as tf.Tensor).dataSync();
+  assert.ok(maxAbsDiff(out.image!.data as Float32Array, ref) <= 1e-5);
+  // The run keeps the tfjs weights too.
+  const runModel = await readFile(join(dir, 'run', 'generator', 'weights.bin'));
+  assert.ok(runModel.equals(await readFile(join(models, 'smoke.tfjs', 'weights.bin'))));
+
+  // Re-exporting the finished run under another name gives the same ONNX bytes.
+  const again = tsx('bin/export.ts', [join(dir, 'run'), '--name', 'again', '--models-dir', models]);
+  assert.equal(again.status, 0, again.stderr);
+  assert.equal(JSON.parse(await readFile(join(models, 'again.json'), 'utf8')).sha256, manifest.sha256);
+});
+
+test('export errors: bad names, not a run folder, the gaussian baseline', async () => {
+  const bad = tsx('bin/train-export.ts', ['--name', '../etc', '--iterations', '1']);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /Expected 1-64 lowercase letters, digits, '-' or '_' .* for --name but received '\.\.\/etc'/);
+  const missing = tsx('bin/train-export.ts', ['--iterations', '1']);
+  assert.match(missing.stderr, /Expected --name <name> for npm run train:export/);
+  const notRun = tsx('bin/export.ts', ['/nonexistent-run', '--name', 'x']);
+  assert.match(notRun.stderr, /\/nonexistent-run: no config\.json; is it a run folder\?/);
+  const dir = await mkdtemp(join(tmpdir(), 'ganforge-gauss-'));
+  await writeFile(join(dir, 'config.json'), JSON.stringify({ model: 'gaussian' }));
+  assert.match(tsx('bin/export.ts', [dir, '--name', 'g']).stderr, /the gaussian baseline has no generator network to export/);
+});
+
+test('npm run convert works on any saved tfjs layers model', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'ganforge-convert-'));
+  const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [3], units: 2, activation: 'softmax', name: 'probs' })] });
+  await saveLayersModel(model, join(dir, 'm'));
+  const r = tsx('bin/convert.ts', [join(dir, 'm', 'model.json'), join(dir, 'm.onnx')]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /inputs probs_input; outputs probs/);
+  const session = await ort.InferenceSession.create(await readFile(join(dir, 'm.onnx')));
+  const out = await session.run({ probs_input: new ort.Tensor('float32', Float32Array.from([1, 2, 3]), [1, 3]) });
+  const ref = (model.predict(tf.tensor2d([[1, 2, 3]])) as tf.Tensor).dataSync();
+  assert.ok(maxAbsDiff(out.probs!.data as Float32Array, ref) <= 1e-6);
+  assert.match(tsx('bin/convert.ts', ['only-one']).stderr, /Expected 2 arguments \(<model\.json> <out\.onnx>\) but received 1: only-one/);
+});
+
+test('malformed model.json and weight files get clear errors', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'ganforge-bad-'));
+  const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [3], units: 2 })] });
+  await saveLayersModel(model, join(dir, 'good'));
+  const json = JSON.parse(await readFile(join(dir, 'good', 'model.json'), 'utf8'));
+  const weights = await readFile(join(dir, 'good', 'weights.bin'));
+  const variant = async (name: string, mutate: (j: typeof json) => void, bytes: Uint8Array = weights): Promise<string> => {
+    const d = join(dir, name);
+    await mkdir(d, { recursive: true });
+    const copy = structuredClone(json);
+    mutate(copy);
+    await writeFile(join(d, 'model.json'), JSON.stringify(copy));
+    await writeFile(join(d, 'weights.bin'), bytes);
+    return join(d, 'model.json');
+  };
+  const missingWeight = await variant('missing', (j) => j.weightsManifest[0].weights.pop(), weights.subarray(0, weights.length - 8));
+  await assert.rejects(loadLayersModelFile(missingWeight), /missing\/model\.json: 1 of 2 weights are not set: dense_Dense\d+\/bias/);
+  const short = await variant('short', () => {}, weights.subarray(0, weights.length - 4));
+  await assert.rejects(loadLayersModelFile(short), /short\/model\.json: weight files \.\/weights\.bin hold 28 bytes but the manifest describes 32/);
+  const dtype = await variant('dtype', (j) => (j.weightsManifest[0].weights[0].dtype = 'float64'));
+  await assert.rejects(loadLayersModelFile(dtype), /weight 'dense_Dense\d+\/kernel' has unknown dtype 'float64' \(expected float32, int32, bool\)/);
+  const noFile = await variant('nofile', (j) => (j.weightsManifest[0].paths = ['./gone.bin']));
+  await assert.rejects(loadLayersModelFile(noFile), /nofile\/gone\.bin: cannot read weight file listed in .*model\.json \(ENOENT\)/);
+  const notLayers = await variant('graph', (j) => (j.format = 'graph-model'));
+  await assert.rejects(loadLayersModelFile(notLayers), /format 'graph-model' is not a layers model/);
+  await writeFile(join(dir, 'broken.json'), '{"modelTopology": ');
+  await assert.rejects(loadLayersModelFile(join(dir, 'broken.json')), /broken\.json: invalid JSON/);
+  await assert.rejects(loadLayersModelFile(join(dir, 'none.json')), /none\.json: cannot read \(ENOENT\)/);
+});
