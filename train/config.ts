@@ -1,75 +1,11 @@
 import { convertFlag, parseFlags, type FlagSpec, type FlagTable, type ParsedFlags } from '../lib/cli/flags.ts';
 import { expected } from '../shared/expected.ts';
-import { CONDITIONAL_KINDS, MODEL_KINDS, type ModelKind } from './gan/models.ts';
+import { CONDITIONAL_KINDS, MODEL_KINDS } from './gan/models.ts';
 import { PRESET_NAMES, PRESETS, type PresetName } from './presets.ts';
-import { BACKEND_NAMES, type BackendChoice } from './tfjs/backend.ts';
+import { DEFAULT_CONFIG, type TrainConfig } from './train-config.ts';
+import { BACKEND_NAMES } from './tfjs/backend.ts';
 
-/** Everything a training run depends on: plain typed values, saved beside the weights. */
-export interface TrainConfig {
-  model: ModelKind;
-  data: string;
-  iterations: number;
-  batchSize: number;
-  sampleInterval: number;
-  checkpointInterval: number;
-  latentDim: number;
-  lr: number;
-  beta1: number;
-  beta2: number;
-  seed: number;
-  /** DCGAN channel multiplier. */
-  width: number;
-  /** Iterations after which D is re-initialised (weights and optimizer state). */
-  resetDiscriminatorAt: number[];
-  backend: BackendChoice;
-  out: string;
-  /** Record the classifier-FID every N iterations (0 = never). */
-  evalInterval: number;
-  /** Generator samples behind each training-time FID. */
-  evalSamples: number;
-  /** How G makes the D step's fakes: 'inference' (Keras' predict, the seed) or 'training' (batch statistics). */
-  fakeMode: 'inference' | 'training';
-  /** cgan: weight of the auxiliary digit head on D (trained on real digits; G minimises it for its asked digits). 0 = none. */
-  auxWeight: number;
-  /** cgan --aux-weight: what the digit head learns on fakes: nothing ('ignore') or not to see the asked digit ('reject'). */
-  auxFakes: 'ignore' | 'reject';
-  /** Iterations at the start of a run that train D only (G's loss is still reported). */
-  dWarmup: number;
-  /** Start G from this tfjs generator (`model.json`) instead of random weights ('' = random). */
-  initGenerator: string;
-  /** One-sided label smoothing: D's target for real images is 1 - labelSmoothing. */
-  labelSmoothing: number;
-  /** Keep the generator with the best training-time evaluation in `generator-best/` ('none' = off). */
-  keepBest: 'none' | 'fid' | 'class-accuracy';
-}
-
-/** The seed's defaults (GANs in Action ch. 3, as in the notebook). */
-export const DEFAULT_CONFIG: Readonly<TrainConfig> = {
-  model: 'dense',
-  data: 'mnist',
-  iterations: 20000,
-  batchSize: 128,
-  sampleInterval: 1000,
-  checkpointInterval: 1000,
-  latentDim: 100,
-  lr: 0.001,
-  beta1: 0.9,
-  beta2: 0.999,
-  seed: 42,
-  width: 1,
-  resetDiscriminatorAt: [],
-  backend: 'auto',
-  out: '',
-  evalInterval: 0,
-  evalSamples: 1000,
-  fakeMode: 'inference',
-  auxWeight: 0,
-  auxFakes: 'ignore',
-  initGenerator: '',
-  dWarmup: 0,
-  labelSmoothing: 0,
-  keepBest: 'none',
-};
+export { DEFAULT_CONFIG, type TrainConfig } from './train-config.ts';
 
 /** A training flag: the table entry plus the config key it sets (the flag name in camelCase). */
 const flag = <const S extends Omit<FlagSpec, 'default'>>(key: keyof TrainConfig, spec: S): S & { readonly default: TrainConfig[keyof TrainConfig] } =>

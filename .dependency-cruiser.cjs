@@ -1,0 +1,130 @@
+/**
+ * The import rules of ganforge: the folder a file lives in says what it may import. Checked by
+ * `npm run deps` (part of `npm test`); test/tools/checkers.test.ts proves each rule fails on a violation.
+ *
+ *   bin/       entry files: may import anything (nothing imports them)
+ *   lib/       Node helpers: shared/ and Node built-ins only, no ML runtime, no product folder
+ *   shared/    platform-free: imports nothing outside shared/ (no Node, no DOM, no packages)
+ *   train/     everything TensorFlow.js (the only folder that may import it)
+ *   eval/      scoring with onnxruntime-node: lib/ and shared/, never train/ or serve/
+ *   serve/     HTTP only: lib/ and shared/, never train/ or eval/
+ *   web-demo/  the page (src/: shared/ and onnxruntime-web only) and its build (lib/, shared/)
+ */
+const product = '^(bin|lib|shared|train|eval|serve|web-demo)/';
+
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    { name: 'no-circular', severity: 'error', comment: 'Import cycles make load order matter; break them.', from: {}, to: { circular: true } },
+    {
+      name: 'shared-is-platform-free',
+      severity: 'error',
+      comment: 'shared/ runs in Node and in the browser: it imports only shared/.',
+      from: { path: '^shared/' },
+      to: { pathNot: '^shared/' },
+    },
+    {
+      name: 'lib-has-no-product-or-ml-imports',
+      severity: 'error',
+      comment: 'lib/ is Node plumbing for every program: shared/, Node built-ins and small packages only.',
+      from: { path: '^lib/' },
+      to: { path: ['^(bin|train|eval|serve|web-demo|test)/', 'node_modules/(@tensorflow|onnxruntime-node|onnxruntime-web|sharp)/'] },
+    },
+    {
+      name: 'tfjs-only-in-train',
+      severity: 'error',
+      comment: 'TensorFlow.js belongs to training (and its tests).',
+      from: { pathNot: '^(train|test)/' },
+      to: { path: 'node_modules/@tensorflow/' },
+    },
+    {
+      name: 'onnxruntime-node-only-in-serve-and-eval',
+      severity: 'error',
+      comment: 'onnxruntime-node runs models in the server and the evaluation (and the tests that check them).',
+      from: { pathNot: ['^(serve|eval|test)/', '^bin/update-golden\\.ts$'] },
+      to: { path: 'node_modules/onnxruntime-node/' },
+    },
+    {
+      name: 'sharp-only-in-serve',
+      severity: 'error',
+      comment: 'sharp encodes the HTTP responses.',
+      from: { pathNot: '^(serve|test)/' },
+      to: { path: 'node_modules/sharp/' },
+    },
+    {
+      name: 'onnxruntime-web-only-in-the-page',
+      severity: 'error',
+      comment: 'onnxruntime-web runs in the browser page.',
+      from: { pathNot: '^(web-demo/src|test)/' },
+      to: { path: 'node_modules/onnxruntime-web/' },
+    },
+    {
+      name: 'the-page-imports-shared-only',
+      severity: 'error',
+      comment: 'The page is bundled for the browser: shared/ and onnxruntime-web, nothing Node.',
+      from: { path: '^web-demo/src/' },
+      to: { pathNot: ['^web-demo/src/', '^shared/', 'node_modules/onnxruntime-web/'] },
+    },
+    {
+      name: 'serve-is-http-only',
+      severity: 'error',
+      comment: 'The server never imports training or evaluation code.',
+      from: { path: '^serve/' },
+      to: { path: '^(train|eval|web-demo|bin)/' },
+    },
+    {
+      name: 'web-demo-never-imports-train-eval-or-serve',
+      severity: 'error',
+      from: { path: '^web-demo/' },
+      to: { path: '^(train|eval|serve|bin)/' },
+    },
+    {
+      name: 'eval-never-imports-train-or-serve',
+      severity: 'error',
+      comment: 'Evaluation scores ONNX files; it needs neither TensorFlow.js nor HTTP.',
+      from: { path: '^eval/' },
+      to: { path: '^(train|serve|web-demo|bin)/' },
+    },
+    {
+      name: 'train-never-imports-serve-or-eval',
+      severity: 'error',
+      from: { path: '^train/' },
+      to: { path: '^(serve|eval|web-demo|bin)/' },
+    },
+    {
+      name: 'converter-stands-alone',
+      severity: 'error',
+      comment: 'The tfjs-to-ONNX converter converts any layers model: no GAN, run-folder or classifier code.',
+      from: { path: '^train/export/onnx/' },
+      to: { path: '^train/(gan|classifier|run-dir|commands)/|^train/(config|presets|run|progress)\\.ts$' },
+    },
+    {
+      name: 'nothing-imports-entry-files',
+      severity: 'error',
+      comment: 'bin/ holds the programs; importing one would start it.',
+      from: { pathNot: '^bin/' },
+      to: { path: '^bin/' },
+    },
+    {
+      name: 'product-never-imports-tests',
+      severity: 'error',
+      from: { path: product, pathNot: '^bin/update-golden\\.ts$' },
+      to: { path: '^test/' },
+    },
+    {
+      name: 'no-unresolvable',
+      severity: 'error',
+      comment: 'Every import must resolve (a moved file left a stale path).',
+      from: {},
+      to: { couldNotResolve: true },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: '(^|/)(node_modules|dist|test-output)/' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default', 'types'], extensions: ['.ts', '.js', '.mjs', '.cjs', '.json', '.d.ts'] },
+    reporterOptions: { text: { highlightFocused: true } },
+  },
+};
