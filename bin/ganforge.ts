@@ -11,11 +11,23 @@ async function main(argv: string[]): Promise<void> {
   const commands = await Promise.all(Object.values(COMMANDS).map((l) => l()));
   if (name === '' || name === '--help' || name === 'help') {
     const width = Math.max(...commands.map((c) => c.name.length)) + 2;
-    console.log(['Usage: ganforge <command> [flags]   (ganforge <command> --help for its flags)', '', 'Commands:', ...commands.map((c) => `  ${c.name.padEnd(width)}${c.summary}`)].join('\n'));
+    console.log(
+      [
+        'Usage: ganforge <command> [flags]   (ganforge <command> --help for its flags)',
+        '',
+        'Commands:',
+        ...commands.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
+      ].join('\n'),
+    );
     return;
   }
   if (name === 'bench') {
-    console.log(commands.filter((c) => c.name.startsWith('bench ')).map((c: Command) => commandHelp(c)).join('\n\n'));
+    console.log(
+      commands
+        .filter((c) => c.name.startsWith('bench '))
+        .map((c: Command) => commandHelp(c))
+        .join('\n\n'),
+    );
     return;
   }
   console.error(`error: Expected one of ${Object.keys(COMMANDS).join(', ')} for the command but received '${name}' (ganforge --help lists them)`);

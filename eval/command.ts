@@ -12,7 +12,7 @@ export const evalCommand = defineCommand({
   summary: 'score a model: classifier-FID, Inception Score, class coverage, per-digit accuracy',
   usage: '<model name | file.onnx | real | gaussian> [flags]',
   description:
-    'Generates --samples digits from seeded latents, classifies them with models/classifier and compares them with the held-out real digits. Writes <name>.eval.json (and the manifest\'s evaluation block for a model in --models-dir).',
+    "Generates --samples digits from seeded latents, classifies them with models/classifier and compares them with the held-out real digits. Writes <name>.eval.json (and the manifest's evaluation block for a model in --models-dir).",
   flags: {
     samples: { kind: 'int', min: 2, max: 100000, default: 10000, help: 'samples to generate and score' },
     seed: { kind: 'int', min: 0, max: 0xffffffff, default: 0, help: 'seed of the latents (use a new one for figures the model was never selected on)' },

@@ -42,7 +42,11 @@ export interface EvalContext {
 const BATCH = 500;
 
 /** Runs images through the classifier: class probabilities and penultimate features. */
-export async function classify(ctx: Pick<EvalContext, 'classifier' | 'manifest'>, images: Float32Array, n: number): Promise<{ probs: Float32Array; features: Float32Array }> {
+export async function classify(
+  ctx: Pick<EvalContext, 'classifier' | 'manifest'>,
+  images: Float32Array,
+  n: number,
+): Promise<{ probs: Float32Array; features: Float32Array }> {
   const [, h, w] = ctx.manifest.inputs[0]!.shape as [unknown, number, number];
   const featureSize = ctx.manifest.outputs[1]!.shape[1] as number;
   const probs = new Float32Array(n * 10);
@@ -59,9 +63,11 @@ export async function classify(ctx: Pick<EvalContext, 'classifier' | 'manifest'>
 
 /** Loads the classifier and the data split it was trained on, and fits the held-out features. */
 export async function evalContext(modelsDir: string): Promise<EvalContext> {
-  const manifest = JSON.parse(await readFile(join(modelsDir, 'classifier.json'), 'utf8').catch(() => {
-    throw new Error(`${modelsDir}/classifier.json is missing: run npm run train:classifier first`);
-  })) as ClassifierManifest;
+  const manifest = JSON.parse(
+    await readFile(join(modelsDir, 'classifier.json'), 'utf8').catch(() => {
+      throw new Error(`${modelsDir}/classifier.json is missing: run npm run train:classifier first`);
+    }),
+  ) as ClassifierManifest;
   const classifier = await ort.InferenceSession.create(await readFile(join(modelsDir, 'classifier.onnx')), { executionProviders: ['cpu'] });
   const data = loadMnist();
   const split = splitIndices(data.count, manifest.split.heldOut, manifest.split.seed);
@@ -73,7 +79,12 @@ export async function evalContext(modelsDir: string): Promise<EvalContext> {
 }
 
 /** Scores a set of images (values in [-1, 1], [n, h, w, 1]) against the held-out real digits. */
-export async function scoreImages(ctx: EvalContext, images: Float32Array, n: number, meta: { target: string; seed: number; command: string; labels?: Int32Array }): Promise<Evaluation> {
+export async function scoreImages(
+  ctx: EvalContext,
+  images: Float32Array,
+  n: number,
+  meta: { target: string; seed: number; command: string; labels?: Int32Array },
+): Promise<Evaluation> {
   const { probs, features } = await classify(ctx, images, n);
   const featureSize = ctx.manifest.outputs[1]!.shape[1] as number;
   const coverage = classCoverage(probs, n, 10);
@@ -104,11 +115,15 @@ export async function generateSamples(generator: ort.InferenceSession, n: number
   const latentDim = input.shape[1];
   const [, h, w] = output.shape;
   if (typeof latentDim !== 'number' || typeof h !== 'number' || typeof w !== 'number') {
-    throw new Error(`Expected a generator [batch, latent] -> [batch, h, w, 1] but the graph has ${input.name}[${input.shape}] -> ${output.name}[${output.shape}]`);
+    throw new Error(
+      `Expected a generator [batch, latent] -> [batch, h, w, 1] but the graph has ${input.name}[${input.shape}] -> ${output.name}[${output.shape}]`,
+    );
   }
   const iface = { latentDim, inputs: generator.inputNames.map((name) => ({ name })), outputs: [{ name: output.name, shape: output.shape }] };
   if (!isGenerator(iface) || iface.inputs.length > 2 || (iface.inputs.length === 2 && !isConditional(iface))) {
-    throw new Error(`Expected a ganforge generator with inputs ${GENERATOR_IO.latent}[, ${GENERATOR_IO.label}] but the graph has ${generator.inputNames.join(', ')}`);
+    throw new Error(
+      `Expected a ganforge generator with inputs ${GENERATOR_IO.latent}[, ${GENERATOR_IO.label}] but the graph has ${generator.inputNames.join(', ')}`,
+    );
   }
   // One latent matrix for all samples, so the numbers do not depend on the batch size.
   const z = sampleLatents(seed, n, latentDim);
@@ -124,7 +139,12 @@ export async function generateSamples(generator: ort.InferenceSession, n: number
 }
 
 /** The reference rows: held-out real digits against the training digits, and the seed's Gaussian baseline. */
-export async function referenceImages(ctx: EvalContext, target: 'real' | 'gaussian', n: number, seed: number): Promise<{ images: Float32Array; n: number; fit?: GaussianFit }> {
+export async function referenceImages(
+  ctx: EvalContext,
+  target: 'real' | 'gaussian',
+  n: number,
+  seed: number,
+): Promise<{ images: Float32Array; n: number; fit?: GaussianFit }> {
   const size = ctx.data.height * ctx.data.width;
   if (target === 'real') return { images: ctx.train, n: ctx.train.length / size };
   const trainSet: Dataset = { ...ctx.data, images: ctx.train, labels: null, count: ctx.train.length / size };

@@ -158,6 +158,8 @@ export function splitIndices(count: number, heldOut: number, seed: number): { tr
 export function gatherImages(data: Dataset, indices: readonly number[]): Float32Array {
   const size = data.height * data.width;
   const out = new Float32Array(indices.length * size);
-  indices.forEach((k, i) => out.set(data.images.subarray(k * size, (k + 1) * size), i * size));
+  indices.forEach((k, i) => {
+    out.set(data.images.subarray(k * size, (k + 1) * size), i * size);
+  });
   return out;
 }

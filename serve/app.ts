@@ -46,7 +46,10 @@ export function createApp(options: AppOptions): { app: Hono; batchers: Map<strin
     models,
     defaultModel,
     // "Give me a 7" without a model name goes to a conditional model even when the default is not one.
-    defaultConditional: chooseConditionalDefault([...models.values()].map((m) => m.manifest), defaultModel),
+    defaultConditional: chooseConditionalDefault(
+      [...models.values()].map((m) => m.manifest),
+      defaultModel,
+    ),
     batchers,
     cache: new ByteLru<Buffer>(options.cacheBytes ?? 32 * 2 ** 20),
     randomSeed: options.randomSeed ?? (() => randomInt(0, 2 ** 32 - 1)),

@@ -9,9 +9,13 @@ import { defineCommand } from '../lib/cli/command.ts';
  * `--batching off` measures the same server with one onnxruntime run() per request.
  */
 async function startServer(extra: string[]): Promise<{ url: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', 'bin', 'serve.ts'), '--port', '0', '--host', '127.0.0.1', ...extra], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(import.meta.dirname, '..', 'bin', 'serve.ts'), '--port', '0', '--host', '127.0.0.1', ...extra],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => {
@@ -54,7 +58,13 @@ export const benchServeCommand = defineCommand({
         const r = await autocannon({ url: server.url + path, connections, duration });
         rows.push([path, r.requests.average.toFixed(0), String(r.latency.p50), String(r.latency.p99), String(r.errors + r.non2xx)]);
       }
-      for (const row of rows) console.log(`${row[0]!.padEnd(16)} ${row.slice(1).map((c) => c.padStart(8)).join(' ')}`);
+      for (const row of rows)
+        console.log(
+          `${row[0]!.padEnd(16)} ${row
+            .slice(1)
+            .map((c) => c.padStart(8))
+            .join(' ')}`,
+        );
     } finally {
       await server.stop();
     }

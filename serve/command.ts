@@ -19,7 +19,8 @@ export const serveCommand = defineCommand({
     const providers = new ProviderSelector(config.device);
     const { models, problems } = await loadModels(config.modelsDir, providers, config.models);
     for (const p of problems) console.error(`model ${p.name}: ${p.reason}; skipped`);
-    if (models.size === 0) throw new Error(`no usable model in ${config.modelsDir}/ (${problems.map((p) => `${p.name}: ${p.reason}`).join('; ') || 'the folder has no models'})`);
+    if (models.size === 0)
+      throw new Error(`no usable model in ${config.modelsDir}/ (${problems.map((p) => `${p.name}: ${p.reason}`).join('; ') || 'the folder has no models'})`);
     const defaultModel = chooseDefault([...models.keys()], config.defaultModel);
     const webDemoDir = relative(process.cwd(), join(import.meta.dirname, '..', 'web-demo', 'dist'));
     const hasDemo = await access(join(webDemoDir, 'index.html')).then(
@@ -27,7 +28,14 @@ export const serveCommand = defineCommand({
       () => false,
     );
     if (!hasDemo) console.error(`web demo not built (${webDemoDir}); GET / will say so. npm start builds it.`);
-    const { app } = createApp({ models, defaultModel, provider: providers.provider ?? 'cpu', problems, maxBatchImages: config.maxBatchImages, webDemoDir: hasDemo ? webDemoDir : undefined });
+    const { app } = createApp({
+      models,
+      defaultModel,
+      provider: providers.provider ?? 'cpu',
+      problems,
+      maxBatchImages: config.maxBatchImages,
+      webDemoDir: hasDemo ? webDemoDir : undefined,
+    });
     const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
       console.log(`ganforge: serving ${[...models.keys()].join(', ')} (default ${defaultModel}) on http://${config.host}:${info.port}/`);
     });

@@ -18,7 +18,14 @@ export const SERVE_FLAGS = {
     defaultLabel: `${DEFAULT_PREFERENCE.join(', then ')}, then the first loaded`,
   },
   device: { kind: 'enum', values: DEVICES, default: 'auto', env: 'GANFORGE_DEVICE', help: 'auto (CUDA, else CPU), cuda, cpu' },
-  'max-batch-images': { kind: 'int', min: 0, max: 65536, default: 1024, env: 'GANFORGE_MAX_BATCH_IMAGES', help: 'images per batched onnxruntime run(); 0 = no batching' },
+  'max-batch-images': {
+    kind: 'int',
+    min: 0,
+    max: 65536,
+    default: 1024,
+    env: 'GANFORGE_MAX_BATCH_IMAGES',
+    help: 'images per batched onnxruntime run(); 0 = no batching',
+  },
 } as const satisfies FlagTable;
 
 /** Server settings: flags win over environment variables, which win over defaults. */

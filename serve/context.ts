@@ -44,7 +44,13 @@ export function modelFor(ctx: ServeContext, requested: string | undefined, digit
   }
   if (digit !== undefined && !isConditional(model.manifest)) {
     const conditional = [...ctx.models.values()].filter((m) => isConditional(m.manifest)).map((m) => m.manifest.name);
-    throw new HttpError(400, `Model '${name}' is not conditional: digit needs one of ${conditional.join(', ') || '(no conditional model loaded)'}`, 'digit', 'a conditional model', digit);
+    throw new HttpError(
+      400,
+      `Model '${name}' is not conditional: digit needs one of ${conditional.join(', ') || '(no conditional model loaded)'}`,
+      'digit',
+      'a conditional model',
+      digit,
+    );
   }
   return model;
 }
@@ -67,7 +73,11 @@ export const MAX_DIGITS = 256;
  * The labels and layout of a digit request: one digit for every cell, or (a range such as `0-9`) one
  * row per digit with n digits each.
  */
-export function digitGrid(digit: string, n: number | undefined, q: { cols?: number; scale?: number; padding?: number }): { labels: Int32Array; grid: GridLayout } {
+export function digitGrid(
+  digit: string,
+  n: number | undefined,
+  q: { cols?: number; scale?: number; padding?: number },
+): { labels: Int32Array; grid: GridLayout } {
   const first = Number(digit[0]);
   const last = Number(digit.at(-1));
   if (first === last) {
@@ -85,5 +95,8 @@ export function digitGrid(digit: string, n: number | undefined, q: { cols?: numb
       String(perRow),
     );
   }
-  return { labels: Int32Array.from({ length: perRow * rows }, (_, i) => first + Math.floor(i / perRow)), grid: { ...gridLayout({ ...q, n: perRow * rows }), cols: perRow } };
+  return {
+    labels: Int32Array.from({ length: perRow * rows }, (_, i) => first + Math.floor(i / perRow)),
+    grid: { ...gridLayout({ ...q, n: perRow * rows }), cols: perRow },
+  };
 }

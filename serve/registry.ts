@@ -28,11 +28,13 @@ function checkInterface(m: ModelManifest, session: ort.InferenceSession): void {
   const describe = (metas: readonly ort.InferenceSession.ValueMetadata[]): string =>
     metas.map((v) => `${v.name}${v.isTensor ? `[${v.shape.join(',')}]` : ''}`).join(', ');
   const compare = (kind: string, specs: ModelManifest['inputs'], metas: readonly ort.InferenceSession.ValueMetadata[]): void => {
-    const ok = specs.length === metas.length && specs.every((spec, i) => {
-      const meta = metas[i]!;
-      if (meta.name !== spec.name || !meta.isTensor || meta.shape.length !== spec.shape.length) return false;
-      return spec.shape.every((d, j) => (typeof d === 'number' ? meta.shape[j] === d : typeof meta.shape[j] === 'string'));
-    });
+    const ok =
+      specs.length === metas.length &&
+      specs.every((spec, i) => {
+        const meta = metas[i]!;
+        if (meta.name !== spec.name || !meta.isTensor || meta.shape.length !== spec.shape.length) return false;
+        return spec.shape.every((d, j) => (typeof d === 'number' ? meta.shape[j] === d : typeof meta.shape[j] === 'string'));
+      });
     if (!ok) {
       const want = specs.map((s) => `${s.name}[${s.shape.join(',')}]`).join(', ');
       throw new Error(`the manifest's ${kind} (${want}) disagree with the ONNX graph's (${describe(metas)})`);
@@ -51,7 +53,10 @@ export async function loadModels(dir: string, providers: ProviderSelector, only:
   const entries = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
     throw new Error(`${dir}: cannot read the models folder (${err.code ?? err.message})`);
   });
-  const available = entries.filter(isManifestFile).map((f) => f.slice(0, -5)).sort();
+  const available = entries
+    .filter(isManifestFile)
+    .map((f) => f.slice(0, -5))
+    .sort();
   const names = only ?? available;
   const models = new Map<string, LoadedModel>();
   const problems: { name: string; reason: string }[] = [];
@@ -70,7 +75,8 @@ export async function loadModels(dir: string, providers: ProviderSelector, only:
         throw new Error(`${name}.onnx cannot be read (${err.code ?? err.message})`);
       });
       const sha = sha256Hex(bytes);
-      if (sha !== manifest.sha256) throw new Error(`${name}.onnx has sha256 ${sha.slice(0, 12)}..., the manifest says ${String(manifest.sha256).slice(0, 12)}...`);
+      if (sha !== manifest.sha256)
+        throw new Error(`${name}.onnx has sha256 ${sha.slice(0, 12)}..., the manifest says ${String(manifest.sha256).slice(0, 12)}...`);
       const session = await providers.create(bytes).catch((err: Error) => {
         if (/--device cuda/.test(err.message)) throw err;
         throw new Error(`onnxruntime cannot load ${name}.onnx (${err.message.split('\n')[0]})`);

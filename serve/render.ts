@@ -25,7 +25,13 @@ export async function renderGridPng(pixels: Float32Array, n: number, height: num
  * Renders frames ([frames, h, w, 1] in [-1, 1]) as an animated GIF or WebP with sharp: the frames are
  * stacked into one tall greyscale image whose page height is one frame.
  */
-export async function renderAnimation(pixels: Float32Array, frames: number, height: number, width: number, options: { scale: number; delay: number; format: 'gif' | 'webp' }): Promise<Buffer> {
+export async function renderAnimation(
+  pixels: Float32Array,
+  frames: number,
+  height: number,
+  width: number,
+  options: { scale: number; delay: number; format: 'gif' | 'webp' },
+): Promise<Buffer> {
   const strip = layoutGrid(pixels, frames, height, width, { cols: 1, padding: 0, scale: options.scale });
   const input = sharp(Buffer.from(strip.data.buffer, strip.data.byteOffset, strip.data.byteLength), {
     raw: { width: strip.width, height: strip.height, channels: 1, pageHeight: strip.height / frames },

@@ -35,9 +35,13 @@ export function cycleLabels(n: number): Int32Array {
 }
 
 /** Image height, width and channels from a generator's first output ([batch, h, w, c]). */
-export function imageSize(m: { readonly name?: string; readonly outputs: readonly { readonly shape: ReadonlyArray<number | string> }[] }): { height: number; width: number; channels: number } {
+export function imageSize(m: { readonly name?: string; readonly outputs: readonly { readonly shape: ReadonlyArray<number | string> }[] }): {
+  height: number;
+  width: number;
+  channels: number;
+} {
   const shape = m.outputs[0]?.shape;
-  if (!shape || shape.length !== 4 || !shape.slice(1).every((d) => typeof d === 'number' && d > 0)) {
+  if (shape?.length !== 4 || !shape.slice(1).every((d) => typeof d === 'number' && d > 0)) {
     throw new Error(`Model '${m.name ?? '?'}': expected an image output [batch, height, width, channels] but it is [${shape?.join(', ') ?? ''}]`);
   }
   const [, height, width, channels] = shape as [unknown, number, number, number];
@@ -68,7 +72,8 @@ export interface Feed {
  * labels (default: 0-9 in turn).
  */
 export function generatorFeeds(m: GeneratorInterface, latents: Float32Array, n: number, labels: Int32Array | null = null): Feed[] {
-  if (latents.length !== n * m.latentDim) throw new RangeError(`Expected ${n * m.latentDim} latent values for ${n} rows of ${m.latentDim} but received ${latents.length}`);
+  if (latents.length !== n * m.latentDim)
+    throw new RangeError(`Expected ${n * m.latentDim} latent values for ${n} rows of ${m.latentDim} but received ${latents.length}`);
   const feeds: Feed[] = [{ name: m.inputs[0]!.name, type: 'float32', data: latents, dims: [n, m.latentDim] }];
   if (isConditional(m)) {
     const digits = labels ?? cycleLabels(n);

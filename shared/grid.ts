@@ -31,20 +31,14 @@ export function defaultColumns(n: number): number {
 export function toGray(x: number): number {
   const v = Math.round((x * 0.5 + 0.5) * 255);
   // NaN maps to 0 so a broken model shows black cells instead of throwing mid-response.
-  return v > 255 ? 255 : v >= 0 ? v : 0;
+  return v >= 0 ? Math.min(v, 255) : 0;
 }
 
 /**
  * Lays out n images of size height x width (values in [-1, 1], row-major, NHWC with one channel) as a
  * grid and returns its grey pixels.
  */
-export function layoutGrid(
-  pixels: ArrayLike<number>,
-  n: number,
-  height: number,
-  width: number,
-  options: GridOptions = {},
-): GrayImage {
+export function layoutGrid(pixels: ArrayLike<number>, n: number, height: number, width: number, options: GridOptions = {}): GrayImage {
   if (pixels.length !== n * height * width) {
     throw new RangeError(`Expected ${n * height * width} pixels for ${n} images of ${height}x${width} but received ${pixels.length}`);
   }

@@ -97,11 +97,12 @@ export function sqrtPsd(matrix: Float64Array, d: number): Float64Array {
   const scaled = new Float64Array(d * d);
   for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) scaled[i * d + j] = vectors[i * d + j]! * Math.sqrt(Math.max(0, values[j]!));
   const out = new Float64Array(d * d);
-  for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) {
-    let s = 0;
-    for (let k = 0; k < d; k++) s += scaled[i * d + k]! * vectors[j * d + k]!;
-    out[i * d + j] = s;
-  }
+  for (let i = 0; i < d; i++)
+    for (let j = 0; j < d; j++) {
+      let s = 0;
+      for (let k = 0; k < d; k++) s += scaled[i * d + k]! * vectors[j * d + k]!;
+      out[i * d + j] = s;
+    }
   return out;
 }
 

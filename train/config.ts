@@ -13,7 +13,11 @@ const flag = <const S extends Omit<FlagSpec, 'default'>>(key: keyof TrainConfig,
 
 /** Every training flag, in --help order; each sets the TrainConfig key of the same name in camelCase. */
 export const TRAIN_FLAGS = {
-  model: flag('model', { kind: 'enum', values: MODEL_KINDS, help: 'architecture: dense (the seed), dcgan, cgan (conditional DCGAN), acgan (auxiliary-classifier GAN), or the gaussian baseline' }),
+  model: flag('model', {
+    kind: 'enum',
+    values: MODEL_KINDS,
+    help: 'architecture: dense (the seed), dcgan, cgan (conditional DCGAN), acgan (auxiliary-classifier GAN), or the gaussian baseline',
+  }),
   data: flag('data', { kind: 'string', help: "'mnist' (10,000 embedded digits) or idx:<images>[,<labels>] (.gz allowed)" }),
   iterations: flag('iterations', { kind: 'int', min: 1, help: 'total training iterations (including those already done when resuming)' }),
   'batch-size': flag('batchSize', { kind: 'int', min: 1, max: 65536, help: 'images per batch' }),
@@ -25,17 +29,43 @@ export const TRAIN_FLAGS = {
   beta2: flag('beta2', { kind: 'float', min: 0, max: 1, help: 'Adam beta2' }),
   seed: flag('seed', { kind: 'int', min: 0, max: 0xffffffff, help: 'seed for init, batches and z (reproducible on one backend)' }),
   width: flag('width', { kind: 'float', min: 0.01, max: 4, help: 'DCGAN channel multiplier (1 = the book: 256/128/64 in G)' }),
-  'reset-discriminator-at': flag('resetDiscriminatorAt', { kind: 'int-list', min: 1, help: 're-initialise D after these iterations (comma-separated or repeated)' }),
+  'reset-discriminator-at': flag('resetDiscriminatorAt', {
+    kind: 'int-list',
+    min: 1,
+    help: 're-initialise D after these iterations (comma-separated or repeated)',
+  }),
   backend: flag('backend', { kind: 'enum', values: ['auto', ...BACKEND_NAMES], help: 'tfjs backend; auto tries tensorflow-gpu, tensorflow, wasm, cpu' }),
   out: flag('out', { kind: 'string', help: 'run folder', defaultLabel: 'runs/<date>-<model>' }),
   'eval-interval': flag('evalInterval', { kind: 'int', min: 0, help: 'record the classifier-FID every N iterations (needs models/classifier; 0 = off)' }),
   'eval-samples': flag('evalSamples', { kind: 'int', min: 2, max: 100000, help: 'generator samples behind each training-time FID' }),
-  'fake-mode': flag('fakeMode', { kind: 'enum', values: ['inference', 'training'], help: "G's batch-norm mode for the D step's fakes: inference (Keras' predict, as the seed) or training (batch statistics)" }),
-  'aux-weight': flag('auxWeight', { kind: 'float', min: 0, max: 100, help: 'cgan: weight of an auxiliary digit head on D, trained on real digits, whose cross-entropy G also minimises (0 = none)' }),
-  'aux-fakes': flag('auxFakes', { kind: 'enum', values: ['ignore', 'reject'], help: 'with --aux-weight: the digit head learns nothing from fakes (ignore) or learns not to see the asked digit in them (reject)' }),
+  'fake-mode': flag('fakeMode', {
+    kind: 'enum',
+    values: ['inference', 'training'],
+    help: "G's batch-norm mode for the D step's fakes: inference (Keras' predict, as the seed) or training (batch statistics)",
+  }),
+  'aux-weight': flag('auxWeight', {
+    kind: 'float',
+    min: 0,
+    max: 100,
+    help: 'cgan: weight of an auxiliary digit head on D, trained on real digits, whose cross-entropy G also minimises (0 = none)',
+  }),
+  'aux-fakes': flag('auxFakes', {
+    kind: 'enum',
+    values: ['ignore', 'reject'],
+    help: 'with --aux-weight: the digit head learns nothing from fakes (ignore) or learns not to see the asked digit in them (reject)',
+  }),
   'd-warmup': flag('dWarmup', { kind: 'int', min: 0, help: 'train D alone for the first N iterations (a fresh D for an --init-generator fine-tune)' }),
-  'init-generator': flag('initGenerator', { kind: 'string', help: "start G from a saved tfjs generator's weights (model.json of the same architecture)", defaultLabel: 'random' }),
-  'label-smoothing': flag('labelSmoothing', { kind: 'float', min: 0, max: 0.5, help: "one-sided label smoothing: D's target for real images is 1 - s (0 = the seed's hard labels)" }),
+  'init-generator': flag('initGenerator', {
+    kind: 'string',
+    help: "start G from a saved tfjs generator's weights (model.json of the same architecture)",
+    defaultLabel: 'random',
+  }),
+  'label-smoothing': flag('labelSmoothing', {
+    kind: 'float',
+    min: 0,
+    max: 0.5,
+    help: "one-sided label smoothing: D's target for real images is 1 - s (0 = the seed's hard labels)",
+  }),
   'keep-best': flag('keepBest', {
     kind: 'enum',
     values: ['none', 'fid', 'class-accuracy'],
@@ -91,7 +121,15 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
 }
 
 /** Flags a resumed run may change; everything else is fixed by the run's saved config. */
-export const RESUMABLE_KEYS: ReadonlyArray<keyof TrainConfig> = ['iterations', 'sampleInterval', 'checkpointInterval', 'backend', 'evalInterval', 'evalSamples', 'keepBest'];
+export const RESUMABLE_KEYS: ReadonlyArray<keyof TrainConfig> = [
+  'iterations',
+  'sampleInterval',
+  'checkpointInterval',
+  'backend',
+  'evalInterval',
+  'evalSamples',
+  'keepBest',
+];
 
 /** Merges overrides over a base config and checks the cross-field rules. */
 export function resolveConfig(base: Readonly<TrainConfig>, overrides: Partial<TrainConfig>): TrainConfig {

@@ -34,7 +34,9 @@ async function runConfig(args: RunOptions): Promise<TrainConfig> {
   if (args.resume) {
     const fixed = Object.keys(args.overrides).filter((k) => !RESUMABLE_KEYS.includes(k as keyof TrainConfig));
     if (args.preset || fixed.length > 0) {
-      throw new Error(`--resume continues a run with its saved config; only ${RESUMABLE_KEYS.join(', ')} may change, not ${[...(args.preset ? ['preset'] : []), ...fixed].join(', ')}`);
+      throw new Error(
+        `--resume continues a run with its saved config; only ${RESUMABLE_KEYS.join(', ')} may change, not ${[...(args.preset ? ['preset'] : []), ...fixed].join(', ')}`,
+      );
     }
     const saved = await readRunJson<Record<string, unknown>>(join(args.resume, RUN_FILES.config));
     if (!saved) throw new Error(`${args.resume}: no ${RUN_FILES.config}; is it a run folder?`);
@@ -58,7 +60,8 @@ export async function runTraining(args: RunOptions): Promise<TrainingOutcome> {
   const config = await runConfig(args);
   await mkdir(config.out, { recursive: true });
   // Temporary files of a write that a SIGKILL interrupted are never going to be renamed.
-  for (const dir of ['', RUN_FILES.samples, RUN_FILES.generator, RUN_FILES.discriminator, RUN_FILES.bestGenerator]) await removeStaleStaging(join(config.out, dir));
+  for (const dir of ['', RUN_FILES.samples, RUN_FILES.generator, RUN_FILES.discriminator, RUN_FILES.bestGenerator])
+    await removeStaleStaging(join(config.out, dir));
   const selection = await startBackend(config.backend, console.log, kernelsFor(config.model));
   const dataset = await loadDataset(config.data);
   console.log(`data: ${dataset.source}, ${dataset.count} images of ${dataset.height}x${dataset.width}; run folder: ${config.out}`);

@@ -23,7 +23,14 @@ async function sourceFiles(modelsDir: string): Promise<string[]> {
 }
 
 async function newestMtime(files: string[]): Promise<number> {
-  const times = await Promise.all(files.map((f) => stat(f).then((s) => s.mtimeMs, () => 0)));
+  const times = await Promise.all(
+    files.map((f) =>
+      stat(f).then(
+        (s) => s.mtimeMs,
+        () => 0,
+      ),
+    ),
+  );
   return Math.max(0, ...times);
 }
 
@@ -84,6 +91,9 @@ export async function buildWebDemo(out: string, modelsDir: string): Promise<{ bu
 
 /** True when `out` is missing or older than any source or model. */
 export async function isStale(out: string, modelsDir: string): Promise<boolean> {
-  const built = await stat(join(out, 'BUILD_ID')).then((s) => s.mtimeMs, () => 0);
+  const built = await stat(join(out, 'BUILD_ID')).then(
+    (s) => s.mtimeMs,
+    () => 0,
+  );
   return built === 0 || (await newestMtime(await sourceFiles(modelsDir))) > built;
 }

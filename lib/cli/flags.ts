@@ -124,7 +124,11 @@ export function convertFlag(spec: FlagSpec, source: string, raw: string | readon
  * positionals are errors naming what is wrong; values come from the flag, else its environment
  * variable, else its default.
  */
-export function parseFlags<T extends FlagTable>(table: T, argv: readonly string[], options: { env?: NodeJS.ProcessEnv; positionals?: PositionalSpec } = {}): ParsedFlags<T> {
+export function parseFlags<T extends FlagTable>(
+  table: T,
+  argv: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; positionals?: PositionalSpec } = {},
+): ParsedFlags<T> {
   const env = options.env ?? process.env;
   const nodeOptions: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { help: { type: 'boolean' } };
   for (const [name, spec] of Object.entries(table)) {
@@ -161,7 +165,9 @@ export function parseFlags<T extends FlagTable>(table: T, argv: readonly string[
   const p = options.positionals;
   if (p && !help && (positionals.length < p.min || positionals.length > p.max)) {
     const count = p.min === p.max ? `${p.min}` : `${p.min} to ${p.max}`;
-    throw new Error(`Expected ${count} argument${p.max === 1 ? '' : 's'} (${p.names}) but received ${positionals.length}${positionals.length ? `: ${positionals.join(' ')}` : ''}`);
+    throw new Error(
+      `Expected ${count} argument${p.max === 1 ? '' : 's'} (${p.names}) but received ${positionals.length}${positionals.length ? `: ${positionals.join(' ')}` : ''}`,
+    );
   }
   return { values: values as FlagValues<T>, given, positionals, help };
 }
@@ -179,7 +185,12 @@ export function formatHelp(usage: string, description: string, table: FlagTable)
   const rows = Object.entries(table)
     .filter(([, spec]) => !spec.hidden)
     .map(([name, spec]) => {
-      const value = spec.kind === 'boolean' ? '' : spec.kind === 'enum' ? ` <${(spec.values ?? []).join('|')}>` : ` <${spec.kind === 'int-list' || spec.kind === 'list' ? 'a,b,...' : spec.kind}>`;
+      const value =
+        spec.kind === 'boolean'
+          ? ''
+          : spec.kind === 'enum'
+            ? ` <${(spec.values ?? []).join('|')}>`
+            : ` <${spec.kind === 'int-list' || spec.kind === 'list' ? 'a,b,...' : spec.kind}>`;
       const left = `--${name}${value.length > 40 ? ' <...>' : value}`;
       const def = shownDefault(spec);
       const notes = [spec.env ? `env ${spec.env}` : null, def !== null ? `default: ${def}` : null].filter(Boolean).join('; ');

@@ -16,5 +16,12 @@ export function immutableResponse(c: Context, key: unknown[]): { etag: string; f
     .slice(0, 27)}"`;
   c.header('ETag', etag);
   c.header('Cache-Control', 'public, max-age=31536000, immutable');
-  return { etag, fresh: c.req.header('If-None-Match')?.split(',').some((t) => t.trim() === etag) ?? false };
+  return {
+    etag,
+    fresh:
+      c.req
+        .header('If-None-Match')
+        ?.split(',')
+        .some((t) => t.trim() === etag) ?? false,
+  };
 }

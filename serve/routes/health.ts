@@ -9,10 +9,17 @@ export function healthRoutes(ctx: ServeContext): { routes: Hono; countRequests: 
   const { printMetrics, registerMetrics } = prometheus({ registry, collectDefaultMetrics: true, prefix: 'ganforge_' });
   const batchGauge = new Gauge({ name: 'ganforge_generator_batches', help: 'onnxruntime run() calls so far', labelNames: ['model'], registers: [registry] });
   const imageGauge = new Gauge({ name: 'ganforge_generator_images', help: 'images generated so far', labelNames: ['model'], registers: [registry] });
-  const cacheGauge = new Gauge({ name: 'ganforge_png_cache', help: 'seeded PNG cache: hits, misses and bytes held', labelNames: ['kind'], registers: [registry] });
+  const cacheGauge = new Gauge({
+    name: 'ganforge_png_cache',
+    help: 'seeded PNG cache: hits, misses and bytes held',
+    labelNames: ['kind'],
+    registers: [registry],
+  });
   const routes = new Hono();
 
-  routes.get('/healthz', (c) => c.json({ status: 'ok', provider: ctx.provider, models: [...ctx.models.keys()], default: ctx.defaultModel, problems: ctx.problems }));
+  routes.get('/healthz', (c) =>
+    c.json({ status: 'ok', provider: ctx.provider, models: [...ctx.models.keys()], default: ctx.defaultModel, problems: ctx.problems }),
+  );
   routes.get('/metrics', async (c) => {
     for (const [name, b] of ctx.batchers) {
       batchGauge.set({ model: name }, b.batches);

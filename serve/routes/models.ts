@@ -7,7 +7,9 @@ export function modelRoutes(ctx: ServeContext): Hono {
   const app = new Hono();
   const names = (): string[] => [...ctx.models.keys()];
 
-  app.get('/models', (c) => c.json({ default: ctx.defaultModel, defaultConditional: ctx.defaultConditional, models: [...ctx.models.values()].map((m) => m.manifest) }));
+  app.get('/models', (c) =>
+    c.json({ default: ctx.defaultModel, defaultConditional: ctx.defaultConditional, models: [...ctx.models.values()].map((m) => m.manifest) }),
+  );
   app.get('/models/index.json', (c) => c.json({ default: ctx.defaultModel, defaultConditional: ctx.defaultConditional, models: names() }));
   app.get('/models/:file{[a-z0-9][a-z0-9_-]*\\.(onnx|json)}', (c) => {
     const file = c.req.param('file');

@@ -31,10 +31,12 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ganforge-cgan-'));
   generator = buildCganGenerator({ latentDim: 16, imageShape: [28, 28, 1], seed: 3, width: 0.125 });
   // Non-trivial weights everywhere (the embeddings start near zero).
-  generator.setWeights(generator.weights.map((w, i) => {
-    const t = tf.randomNormal(w.shape as number[], 0, 0.2, 'float32', i);
-    return /variance/.test(w.name) ? tf.abs(t).add(0.1) : t;
-  }));
+  generator.setWeights(
+    generator.weights.map((w, i) => {
+      const t = tf.randomNormal(w.shape as number[], 0, 0.2, 'float32', i);
+      return /variance/.test(w.name) ? tf.abs(t).add(0.1) : t;
+    }),
+  );
   const run = join(dir, 'run');
   await mkdir(run);
   await saveLayersModel(generator, join(run, 'generator'));
@@ -68,7 +70,9 @@ test('conditional export: two inputs (latent, label int32), and tfjs and onnxrun
     { name: 'label', shape: ['batch', 1], dtype: 'int32' },
   ]);
   const labels = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 7, 7];
-  const reference = tf.tidy(() => (generator.predict([tf.tensor2d(sampleLatents(9, 12, 16), [12, 16]), tf.tensor2d(labels, [12, 1], 'int32')]) as tf.Tensor).dataSync());
+  const reference = tf.tidy(() =>
+    (generator.predict([tf.tensor2d(sampleLatents(9, 12, 16), [12, 16]), tf.tensor2d(labels, [12, 1], 'int32')]) as tf.Tensor).dataSync(),
+  );
   const diff = maxAbsDiff(await onnxImages(9, labels), reference);
   assert.ok(diff <= 1e-5, `|onnx - tfjs| = ${diff}`);
   // The label matters: the same latents with another digit give another image.
@@ -104,11 +108,15 @@ test('a digit without a model goes to a conditional model even when the default 
   assert.deepEqual([index.default, index.defaultConditional], ['plain', 'tiny-cgan']);
   // Without a digit the default stays the default.
   assert.equal((await plainDefault.request('/sample?n=1&seed=3')).headers.get('content-type'), 'image/png');
-  assert.equal((await plainDefault.request('/sample?n=1&seed=3&model=plain')).headers.get('etag'), (await plainDefault.request('/sample?n=1&seed=3')).headers.get('etag'));
+  assert.equal(
+    (await plainDefault.request('/sample?n=1&seed=3&model=plain')).headers.get('etag'),
+    (await plainDefault.request('/sample?n=1&seed=3')).headers.get('etag'),
+  );
 });
 
 test('the conditional default: the default model if conditional, else cgan-aux2, cgan-aux, cgan, acgan, then any', async () => {
-  const m = (name: string, conditional: boolean) => ({ name, inputs: conditional ? [{ name: 'latent' }, { name: 'label' }] : [{ name: 'latent' }] }) as unknown as ModelManifest;
+  const m = (name: string, conditional: boolean) =>
+    ({ name, inputs: conditional ? [{ name: 'latent' }, { name: 'label' }] : [{ name: 'latent' }] }) as unknown as ModelManifest;
   assert.equal(chooseConditionalDefault([m('dcgan', false), m('cgan-aux', true), m('cgan-aux2', true)], 'dcgan'), 'cgan-aux2');
   assert.equal(chooseConditionalDefault([m('dcgan', false), m('acgan', true), m('cgan', true), m('cgan-aux', true)], 'dcgan'), 'cgan-aux');
   assert.equal(chooseConditionalDefault([m('dcgan', false), m('acgan', true), m('cgan', true)], 'dcgan'), 'cgan');
@@ -150,15 +158,34 @@ test('cgan, cgan with the auxiliary digit head, and acgan train on the labelled 
     width: 8,
     source: 'synthetic',
   };
-  for (const [model, auxWeight] of [['cgan', 0], ['cgan', 0.5], ['acgan', 0]] as const) {
+  for (const [model, auxWeight] of [
+    ['cgan', 0],
+    ['cgan', 0.5],
+    ['acgan', 0],
+  ] as const) {
     const out = await mkdtemp(join(tmpdir(), `ganforge-${model}-`));
-    const config: TrainConfig = { ...DEFAULT_CONFIG, model, auxWeight, width: 0.25, latentDim: 16, iterations: 8, batchSize: 8, sampleInterval: 4, checkpointInterval: 4, fakeMode: 'training', out };
+    const config: TrainConfig = {
+      ...DEFAULT_CONFIG,
+      model,
+      auxWeight,
+      width: 0.25,
+      latentDim: 16,
+      iterations: 8,
+      batchSize: 8,
+      sampleInterval: 4,
+      checkpointInterval: 4,
+      fakeMode: 'training',
+      out,
+    };
     const counts = new Map<number, number>();
     const lines: string[] = [];
     await train({ config, runDir: out, dataset: data, backend: 'cpu', log: (l) => lines.push(l), tick: (i) => counts.set(i, tf.memory().numTensors) });
     assert.equal(counts.get(3), counts.get(8), `${model}: tensors leak`);
     assert.match(lines.join('\n'), /^8 \[D loss: [\d.]+, acc\.: [\d.]+%\] \[G loss: [\d.]+\]$/m);
-    await assert.rejects(train({ config, runDir: out, dataset: { ...data, labels: null, source: 'idx:images-only' }, backend: 'cpu', log: () => {} }), /idx:images-only: the conditional GAN needs labels/);
+    await assert.rejects(
+      train({ config, runDir: out, dataset: { ...data, labels: null, source: 'idx:images-only' }, backend: 'cpu', log: () => {} }),
+      /idx:images-only: the conditional GAN needs labels/,
+    );
   }
 });
 
@@ -169,7 +196,12 @@ test('--init-generator copies a saved generator of the same architecture, and na
   const target = buildCganGenerator({ ...options, seed: 12 });
   await initialiseFrom(target, join(out, 'source', 'model.json'));
   const source = buildCganGenerator({ ...options, seed: 11 });
-  target.getWeights().forEach((w, i) => assert.deepEqual(w.dataSync(), source.getWeights()[i]!.dataSync()));
+  target.getWeights().forEach((w, i) => {
+    assert.deepEqual(w.dataSync(), source.getWeights()[i]!.dataSync());
+  });
   const wider = buildCganGenerator({ ...options, width: 0.25, seed: 1 });
-  await assert.rejects(initialiseFrom(wider, join(out, 'source', 'model.json')), /--init-generator .*source\/model\.json: expected a generator of this run's architecture \(17 weights: \[10,16\] \[16,3136\]/);
+  await assert.rejects(
+    initialiseFrom(wider, join(out, 'source', 'model.json')),
+    /--init-generator .*source\/model\.json: expected a generator of this run's architecture \(17 weights: \[10,16\] \[16,3136\]/,
+  );
 });

@@ -18,7 +18,10 @@ before(async () => {
 
 test('models/ ships the dense generator and every shipped generator has an honest manifest', async () => {
   const models = await shippedGenerators();
-  assert.ok(models.some((m) => m.name === 'dense'), 'models/dense.json');
+  assert.ok(
+    models.some((m) => m.name === 'dense'),
+    'models/dense.json',
+  );
   for (const m of models) {
     const onnx = await readFile(join(MODELS_DIR, `${m.name}.onnx`));
     assert.equal(createHash('sha256').update(onnx).digest('hex'), m.sha256, `${m.name}: sha256`);
@@ -30,9 +33,11 @@ test('models/ ships the dense generator and every shipped generator has an hones
 test('shipped generators: tfjs and onnxruntime-node agree on seeded latents, and match the committed outputs', async () => {
   let worst = 0;
   for (const m of await shippedGenerators()) {
-    const golden = JSON.parse(await readFile(join(GOLDEN_DIR, `${m.name}.json`), 'utf8').catch(() => {
-      throw new Error(`test/golden/${m.name}.json is missing: run npm run golden:update`);
-    })) as Golden;
+    const golden = JSON.parse(
+      await readFile(join(GOLDEN_DIR, `${m.name}.json`), 'utf8').catch(() => {
+        throw new Error(`test/golden/${m.name}.json is missing: run npm run golden:update`);
+      }),
+    ) as Golden;
     assert.equal(golden.sha256, m.sha256, `models/${m.name}.onnx changed since its golden outputs were recorded (npm run golden:update)`);
     const session = await ort.InferenceSession.create(await readFile(join(MODELS_DIR, `${m.name}.onnx`)), { executionProviders: ['cpu'] });
     const g = await loadLayersModelFile(join(MODELS_DIR, `${m.name}.tfjs`, 'model.json'));

@@ -51,7 +51,10 @@ test('npm run eval is seeded, writes JSON beside the model and into its manifest
   const second = JSON.parse(await readFile(join(dir, 'dense.eval.json'), 'utf8')) as Evaluation;
   assert.deepEqual({ ...first, date: '' }, { ...second, date: '' });
   assert.equal(first.samples, 400);
-  assert.equal(first.classHistogram.reduce((a, b) => a + b, 0), 400);
+  assert.equal(
+    first.classHistogram.reduce((a, b) => a + b, 0),
+    400,
+  );
   assert.ok(first.fid > 0 && first.inceptionScore > 1 && first.inceptionScore <= 10);
   const manifest = JSON.parse(await readFile(join(dir, 'dense.json'), 'utf8')) as ModelManifest;
   assert.deepEqual(manifest.evaluation, second);
@@ -80,7 +83,10 @@ test('--eval-interval records the classifier-FID in the metrics file and the cur
   const monitor = await createFidMonitor(models, config.evalSamples, config.latentDim);
   await train({ config, runDir: dir, dataset: loadMnist(), backend: 'wasm', log: (l) => lines.push(l), evaluate: monitor });
   const fids = (await readMetrics(dir)).filter((l) => 'fid' in l);
-  assert.deepEqual(fids.map((f) => f.iteration), [10, 20]);
+  assert.deepEqual(
+    fids.map((f) => f.iteration),
+    [10, 20],
+  );
   assert.ok(lines.some((l) => /^10 \[classifier-FID: [\d.]+ over 200 samples\]$/.test(l)));
   const plot = PNG.sync.read(await readFile(join(dir, RUN_FILES.curves)));
   assert.equal(plot.height, 3 * 260, 'a third panel for the FID');
@@ -106,12 +112,18 @@ test('a conditional run records per-digit accuracy, --keep-best keeps the best g
   const monitor = await createFidMonitor(models, config.evalSamples, config.latentDim);
   await train({ config, runDir: dir, dataset: loadMnist(), backend: 'wasm', log: (l) => lines.push(l), evaluate: monitor });
   const evals = (await readMetrics(dir)).filter((l): l is EvaluationRecord => 'fid' in l);
-  assert.deepEqual(evals.map((e) => e.iteration), [10, 20, 30]);
+  assert.deepEqual(
+    evals.map((e) => e.iteration),
+    [10, 20, 30],
+  );
   for (const e of evals) {
     assert.equal(e.classAccuracy?.length, 10);
     assert.ok(e.classAccuracy!.every((a) => a >= 0 && a <= 1));
   }
-  assert.ok(lines.some((l) => /^10 \[classifier-FID: [\d.]+ over 200 samples\] \[digit accuracy: (\d+\/){9}\d+%, worst \d: [\d.]+%\]$/.test(l)), lines.join('\n'));
+  assert.ok(
+    lines.some((l) => /^10 \[classifier-FID: [\d.]+ over 200 samples\] \[digit accuracy: (\d+\/){9}\d+%, worst \d: [\d.]+%\]$/.test(l)),
+    lines.join('\n'),
+  );
   // The kept generator is the one the comparison prefers over every other evaluation.
   const best = (await readBest(dir))!;
   const expected = evals.reduce<EvaluationRecord | null>((b, e) => (isBetterEvaluation('class-accuracy', e, b) ? e : b), null)!;
@@ -143,7 +155,9 @@ test('per-class accuracy counts, per requested digit, the samples the classifier
   const { perClassAccuracy } = await import('../../shared/metrics.ts');
   const probs = new Float32Array(4 * 10);
   // Two samples asked to be 3 (one recognised), one asked to be 5 (recognised), one asked to be 0 (seen as 8).
-  [3, 1, 5, 8].forEach((predicted, i) => (probs[i * 10 + predicted] = 1));
+  [3, 1, 5, 8].forEach((predicted, i) => {
+    probs[i * 10 + predicted] = 1;
+  });
   const acc = perClassAccuracy(probs, Int32Array.from([3, 3, 5, 0]));
   assert.equal(acc[3], 0.5);
   assert.equal(acc[5], 1);

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 
 /** Feeds for ORT from tfjs tensors, keyed by graph input name. */

@@ -65,7 +65,11 @@ test('broken IDX files get errors naming the file and the problem', async () => 
     ['gzip', Buffer.from([0x1f, 0x8b, 1, 2, 3]), /corrupt gzip data/],
   ];
   for (const [name, bytes, pattern] of cases) {
-    assert.throws(() => parseIdx(bytes, name), (err: Error) => err.message.startsWith(`${name}: `) && pattern.test(err.message), name);
+    assert.throws(
+      () => parseIdx(bytes, name),
+      (err: Error) => err.message.startsWith(`${name}: `) && pattern.test(err.message),
+      name,
+    );
   }
 });
 

@@ -26,13 +26,17 @@ test('slerp: exact endpoints, norms between theirs, symmetric midpoint, linear f
   const b = sampleLatents(2, 1, 100);
   assert.deepEqual(slerp(a, b, 0), a);
   const end = slerp(a, b, 1);
-  end.forEach((v, i) => assert.ok(Math.abs(v - b[i]!) < 1e-5));
+  end.forEach((v, i) => {
+    assert.ok(Math.abs(v - b[i]!) < 1e-5);
+  });
   const mid = slerp(a, b, 0.5);
   assert.ok(norm(mid) > 0.95 * Math.min(norm(a), norm(b)), 'no shrinking towards the origin');
   const linear = a.map((v, i) => (v + b[i]!) / 2);
   assert.ok(norm(mid) > norm(linear));
   const same = slerp(a, a, 0.3);
-  same.forEach((v, i) => assert.ok(Math.abs(v - a[i]!) < 1e-6));
+  same.forEach((v, i) => {
+    assert.ok(Math.abs(v - a[i]!) < 1e-6);
+  });
   const walk = latentWalk(1, 2, 5, 100);
   assert.deepEqual(walk.subarray(0, 100), a);
   assert.throws(() => latentWalk(1, 2, 1, 100), /Expected integer >= 2 for steps but received 1/);

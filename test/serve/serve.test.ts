@@ -166,7 +166,14 @@ test('concurrent requests are batched into fewer onnxruntime runs, and every res
 test('no failures and stable memory over a few thousand requests', async () => {
   const burst = async (count: number): Promise<void> => {
     for (let i = 0; i < count; i += 50) {
-      const statuses = await Promise.all(Array.from({ length: 50 }, (_, j) => Promise.resolve(app.request(`/sample?n=4&seed=${i + j}`)).then(async (r) => (await r.arrayBuffer(), r.status))));
+      const statuses = await Promise.all(
+        Array.from({ length: 50 }, (_, j) =>
+          Promise.resolve(app.request(`/sample?n=4&seed=${i + j}`)).then(async (r) => {
+            await r.arrayBuffer();
+            return r.status;
+          }),
+        ),
+      );
       assert.ok(statuses.every((s) => s === 200));
     }
   };
@@ -194,7 +201,10 @@ test('CUDA fallback: auto logs why CUDA failed and uses the CPU; explicit cuda e
   assert.deepEqual(calls, ['cuda', 'cpu', 'cpu'], 'CUDA probed once');
   assert.equal(auto.provider, 'cpu');
   assert.deepEqual(lines, ['execution provider: cpu (CUDA unavailable: OrtSessionOptionsAppendExecutionProvider_Cuda: Failed to load shared library)']);
-  await assert.rejects(new ProviderSelector('cuda', factory, () => {}).create(new Uint8Array()), /--device cuda: onnxruntime-node could not start its CUDA provider .*--onnxruntime-node-install=cuda12/);
+  await assert.rejects(
+    new ProviderSelector('cuda', factory, () => {}).create(new Uint8Array()),
+    /--device cuda: onnxruntime-node could not start its CUDA provider .*--onnxruntime-node-install=cuda12/,
+  );
   const real = new ProviderSelector('auto', undefined, () => {});
   const session = await real.create(await readFile(join(modelsDir, 'dense.onnx')));
   assert.equal(real.provider, 'cpu');
@@ -215,7 +225,10 @@ test('broken model files are reported by name; the good ones still load', async 
   await writeFile(join(dir, 'tampered.json'), JSON.stringify({ ...manifest, name: 'tampered', sha256: '0'.repeat(64) }));
   await writeFile(join(dir, 'missing.json'), JSON.stringify({ ...manifest, name: 'missing' }));
   await copyFile(join(modelsDir, 'dense.onnx'), join(dir, 'wrongshape.onnx'));
-  await writeFile(join(dir, 'wrongshape.json'), JSON.stringify({ ...manifest, name: 'wrongshape', inputs: [{ name: 'latent', shape: ['batch', 64], dtype: 'float32' }] }));
+  await writeFile(
+    join(dir, 'wrongshape.json'),
+    JSON.stringify({ ...manifest, name: 'wrongshape', inputs: [{ name: 'latent', shape: ['batch', 64], dtype: 'float32' }] }),
+  );
   await writeFile(join(dir, 'badjson.json'), '{');
   await writeFile(join(dir, 'dense.eval.json'), '{"fid": 1}');
   const { models: loaded, problems } = await loadModels(dir, new ProviderSelector('cpu', undefined, () => {}));
@@ -230,7 +243,9 @@ test('broken model files are reported by name; the good ones still load', async 
   for (const m of loaded.values()) await m.session.release();
 
   // With no usable model the server refuses to start, naming each problem.
-  const bad = spawn(process.execPath, ['--import', 'tsx', join(root, 'bin', 'serve.ts'), '--port', '0', '--models-dir', dir, '--models', 'corrupt,tampered'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const bad = spawn(process.execPath, ['--import', 'tsx', join(root, 'bin', 'serve.ts'), '--port', '0', '--models-dir', dir, '--models', 'corrupt,tampered'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   bad.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   const code = await new Promise((resolve) => bad.on('exit', resolve));
@@ -239,7 +254,9 @@ test('broken model files are reported by name; the good ones still load', async 
 });
 
 test('a real listening server answers, and SIGTERM lets an in-flight request finish', async () => {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'bin', 'serve.ts'), '--port', '0', '--device', 'cpu'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'bin', 'serve.ts'), '--port', '0', '--device', 'cpu'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
     child.stdout.on('data', (c: Buffer) => {

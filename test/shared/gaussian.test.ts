@@ -7,7 +7,10 @@ import { cholesky, fitGaussian, sampleGaussian } from '../../shared/gaussian.ts'
 test('cholesky factors a known matrix and rejects an indefinite one', () => {
   // [[4, 2], [2, 3]] = L L^T with L = [[2, 0], [1, sqrt(2)]].
   const l = cholesky(new Float64Array([4, 2, 2, 3]), 2);
-  assert.deepEqual(Array.from(l).map((v) => +v.toFixed(12)), [2, 0, 1, +Math.SQRT2.toFixed(12)]);
+  assert.deepEqual(
+    Array.from(l).map((v) => +v.toFixed(12)),
+    [2, 0, 1, +Math.SQRT2.toFixed(12)],
+  );
   assert.throws(() => cholesky(new Float64Array([1, 2, 2, 1]), 2), /not positive definite at pivot 1/);
 });
 

@@ -22,18 +22,34 @@ function gaussianSamples(n: number, mean: number[], chol: number[][], seed: numb
 
 test('eigen-decomposition and matrix square root', () => {
   const { values } = symmetricEigen(Float64Array.from([2, 1, 1, 2]), 2);
-  assert.deepEqual(Array.from(values).sort().map((v) => +v.toFixed(12)), [1, 3]);
+  assert.deepEqual(
+    Array.from(values)
+      .sort()
+      .map((v) => +v.toFixed(12)),
+    [1, 3],
+  );
   const m = Float64Array.from([4, 2, 0, 2, 5, 1, 0, 1, 3]);
   const r = sqrtPsd(m, 3);
-  for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) {
-    let s = 0;
-    for (let k = 0; k < 3; k++) s += r[i * 3 + k]! * r[k * 3 + j]!;
-    assert.ok(Math.abs(s - m[i * 3 + j]!) < 1e-10);
-  }
+  for (let i = 0; i < 3; i++)
+    for (let j = 0; j < 3; j++) {
+      let s = 0;
+      for (let k = 0; k < 3; k++) s += r[i * 3 + k]! * r[k * 3 + j]!;
+      assert.ok(Math.abs(s - m[i * 3 + j]!) < 1e-10);
+    }
 });
 
 test('the Fréchet distance of a set against itself is ~0', () => {
-  const x = gaussianSamples(2000, [0.5, -1, 2, 0], [[1, 0, 0, 0], [0.3, 0.8, 0, 0], [0, 0.5, 1.2, 0], [0.1, 0, 0.2, 0.4]], 1);
+  const x = gaussianSamples(
+    2000,
+    [0.5, -1, 2, 0],
+    [
+      [1, 0, 0, 0],
+      [0.3, 0.8, 0, 0],
+      [0, 0.5, 1.2, 0],
+      [0.1, 0, 0.2, 0.4],
+    ],
+    1,
+  );
   const f = fitFeatures(x, 2000, 4);
   assert.ok(frechetDistance(f, f) < 1e-9, String(frechetDistance(f, f)));
 });
@@ -62,8 +78,32 @@ test('the Fréchet distance of two known Gaussians equals the closed form', () =
   const rb = { d: 2, n: 0, mean: Float64Array.from([3, 4]), cov: rot([9, 16]) };
   assert.ok(Math.abs(frechetDistance(ra, rb) - (25 + (1 - 3) ** 2 + (2 - 4) ** 2)) < 1e-9);
   // And sampled sets converge to it.
-  const x = fitFeatures(gaussianSamples(20000, [0, 0], [[1, 0], [0, 2]], 2), 20000, 2);
-  const y = fitFeatures(gaussianSamples(20000, [1, 0], [[2, 0], [0, 2]], 3), 20000, 2);
+  const x = fitFeatures(
+    gaussianSamples(
+      20000,
+      [0, 0],
+      [
+        [1, 0],
+        [0, 2],
+      ],
+      2,
+    ),
+    20000,
+    2,
+  );
+  const y = fitFeatures(
+    gaussianSamples(
+      20000,
+      [1, 0],
+      [
+        [2, 0],
+        [0, 2],
+      ],
+      3,
+    ),
+    20000,
+    2,
+  );
   assert.ok(Math.abs(frechetDistance(x, y) - (1 + 1)) < 0.1);
 });
 

@@ -6,9 +6,15 @@ test('the same seed gives the same sequence; different seeds differ', () => {
   const a = new Prng(7);
   const b = new Prng(7);
   const xs = Array.from({ length: 100 }, () => a.nextUint32());
-  assert.deepEqual(xs, Array.from({ length: 100 }, () => b.nextUint32()));
+  assert.deepEqual(
+    xs,
+    Array.from({ length: 100 }, () => b.nextUint32()),
+  );
   const c = new Prng(8);
-  assert.notDeepEqual(xs, Array.from({ length: 100 }, () => c.nextUint32()));
+  assert.notDeepEqual(
+    xs,
+    Array.from({ length: 100 }, () => c.nextUint32()),
+  );
 });
 
 test('sfc32 sequence is pinned (server and browser depend on it)', () => {
@@ -32,7 +38,10 @@ test('normals have mean ~0 and variance ~1; nextInt stays in range', () => {
   const p = new Prng(2);
   const counts = new Array(10).fill(0);
   for (let i = 0; i < 10000; i++) counts[p.nextInt(10)]++;
-  assert.ok(counts.every((c) => c > 900 && c < 1100), String(counts));
+  assert.ok(
+    counts.every((c) => c > 900 && c < 1100),
+    String(counts),
+  );
 });
 
 test('sampleLatents is a fresh Prng per seed', () => {

@@ -15,18 +15,31 @@ const failing = (name: BackendCandidate['name'], reason: string): BackendCandida
 const cpu: BackendCandidate = { name: 'cpu', tfName: 'cpu', install: 'npm install @tensorflow/tfjs', load: async () => {} };
 
 test('auto falls back down the table and records why each backend was skipped', async () => {
-  const sel = await selectBackend(tf, 'auto', [failing('tensorflow-gpu', 'libcudnn.so.8: cannot open'), failing('tensorflow', "Cannot find package '@tensorflow/tfjs-node'"), cpu]);
+  const sel = await selectBackend(tf, 'auto', [
+    failing('tensorflow-gpu', 'libcudnn.so.8: cannot open'),
+    failing('tensorflow', "Cannot find package '@tensorflow/tfjs-node'"),
+    cpu,
+  ]);
   assert.equal(sel.name, 'cpu');
   assert.equal(tf.getBackend(), 'cpu');
   assert.deepEqual(sel.skipped, [
     { name: 'tensorflow-gpu', reason: 'libcudnn.so.8: cannot open' },
     { name: 'tensorflow', reason: "Cannot find package '@tensorflow/tfjs-node'" },
   ]);
-  assert.equal(describeSelection(sel), "backend: cpu (skipped tensorflow-gpu: libcudnn.so.8: cannot open; tensorflow: Cannot find package '@tensorflow/tfjs-node')");
+  assert.equal(
+    describeSelection(sel),
+    "backend: cpu (skipped tensorflow-gpu: libcudnn.so.8: cannot open; tensorflow: Cannot find package '@tensorflow/tfjs-node')",
+  );
 });
 
 test('a GPU build that sees no GPU is skipped, not used silently', async () => {
-  const quietCpu: BackendCandidate = { name: 'tensorflow-gpu', tfName: 'cpu', install: 'x', load: async () => {}, verify: async () => 'libtensorflow loaded but sees no CUDA GPU' };
+  const quietCpu: BackendCandidate = {
+    name: 'tensorflow-gpu',
+    tfName: 'cpu',
+    install: 'x',
+    load: async () => {},
+    verify: async () => 'libtensorflow loaded but sees no CUDA GPU',
+  };
   const sel = await selectBackend(tf, 'auto', [quietCpu, cpu]);
   assert.deepEqual(sel.skipped, [{ name: 'tensorflow-gpu', reason: 'libtensorflow loaded but sees no CUDA GPU' }]);
 });
@@ -44,15 +57,24 @@ test('a backend lacking a kernel the model needs is skipped (auto) or refused (e
   const sel = await selectBackend(tf, 'auto', [wasm, cpu], ['CpuOnlyKernel']);
   assert.equal(sel.name, 'cpu');
   assert.deepEqual(sel.skipped, [{ name: 'wasm', reason: 'it has no CpuOnlyKernel kernel, which training this model needs' }]);
-  await assert.rejects(selectBackend(tf, 'cpu', [cpu], ['NoSuchKernel']), /Backend 'cpu' cannot train this model: it has no NoSuchKernel kernel, which training this model needs; choose another --backend/);
+  await assert.rejects(
+    selectBackend(tf, 'cpu', [cpu], ['NoSuchKernel']),
+    /Backend 'cpu' cannot train this model: it has no NoSuchKernel kernel, which training this model needs; choose another --backend/,
+  );
 });
 
 test('the real table on a machine without tfjs-node picks wasm and says why', async () => {
   const sel = await selectBackend(tf, 'auto', defaultCandidates());
-  const tfjsNode = await import('@tensorflow/tfjs-node' as string).then(() => true, () => false);
+  const tfjsNode = await import('@tensorflow/tfjs-node' as string).then(
+    () => true,
+    () => false,
+  );
   if (!tfjsNode) {
     assert.equal(sel.name, 'wasm');
-    assert.deepEqual(sel.skipped.map((s) => s.name), ['tensorflow-gpu', 'tensorflow']);
+    assert.deepEqual(
+      sel.skipped.map((s) => s.name),
+      ['tensorflow-gpu', 'tensorflow'],
+    );
     assert.match(sel.skipped[1]!.reason, /tfjs-node/);
   } else {
     assert.ok(['tensorflow-gpu', 'tensorflow'].includes(sel.name));

@@ -14,7 +14,19 @@ test('defaults are the seed figures', () => {
 });
 
 test('typed flags, lists and presets', () => {
-  const a = parseTrainArgs(['--iterations', '500', '--lr=0.0002', '--reset-discriminator-at', '300,100', '--reset-discriminator-at', '200', '--model', 'dcgan', '--width', '0.25']);
+  const a = parseTrainArgs([
+    '--iterations',
+    '500',
+    '--lr=0.0002',
+    '--reset-discriminator-at',
+    '300,100',
+    '--reset-discriminator-at',
+    '200',
+    '--model',
+    'dcgan',
+    '--width',
+    '0.25',
+  ]);
   assert.deepEqual(a.overrides, { iterations: 500, lr: 0.0002, resetDiscriminatorAt: [100, 200, 300], model: 'dcgan', width: 0.25 });
   const p = resolveConfig(DEFAULT_CONFIG, parseTrainArgs(['--preset', 'seed-burn-in']).overrides);
   assert.deepEqual([p.iterations, p.resetDiscriminatorAt], [40000, [20000]]);
@@ -54,20 +66,51 @@ test('resets must fall inside the run', () => {
 test('--keep-best needs evaluations, and class-accuracy needs the conditional model', () => {
   const resolve = (argv: string[]) => resolveConfig(DEFAULT_CONFIG, parseTrainArgs(argv).overrides);
   assert.throws(() => resolve(['--keep-best', 'fid']), /--keep-best fid needs --eval-interval N/);
-  assert.throws(() => resolve(['--keep-best', 'class-accuracy', '--eval-interval', '100']), /Expected --model cgan or acgan for --keep-best class-accuracy .* but received 'dense'/);
+  assert.throws(
+    () => resolve(['--keep-best', 'class-accuracy', '--eval-interval', '100']),
+    /Expected --model cgan or acgan for --keep-best class-accuracy .* but received 'dense'/,
+  );
   assert.throws(() => parseTrainArgs(['--keep-best', 'loss']), /Expected one of none, fid, class-accuracy for --keep-best but received 'loss'/);
   assert.equal(resolve(['--model', 'cgan', '--keep-best', 'class-accuracy', '--eval-interval', '100']).keepBest, 'class-accuracy');
 });
 
 test('--aux-weight is for cgan only', () => {
   const resolve = (argv: string[]) => resolveConfig(DEFAULT_CONFIG, parseTrainArgs(argv).overrides);
-  assert.throws(() => resolve(['--model', 'acgan', '--aux-weight', '1']), /Expected --model cgan for --aux-weight \(acgan always has its digit head\) but received 'acgan'/);
+  assert.throws(
+    () => resolve(['--model', 'acgan', '--aux-weight', '1']),
+    /Expected --model cgan for --aux-weight \(acgan always has its digit head\) but received 'acgan'/,
+  );
   assert.equal(resolve(['--model', 'cgan', '--aux-weight', '0.5']).auxWeight, 0.5);
 });
 
 test('help lists every flag with its default', () => {
   const help = commandHelp(trainCommand);
-  for (const flag of ['--iterations', '--batch-size', '--sample-interval', '--latent-dim', '--lr', '--beta1', '--seed', '--out', '--resume', '--preset', '--reset-discriminator-at', '--checkpoint-interval', '--backend', '--data', '--width', '--keep-best', '--label-smoothing', '--aux-weight', '--aux-fakes', '--init-generator', '--d-warmup', '--eval-interval', '--eval-samples', '--fake-mode']) {
+  for (const flag of [
+    '--iterations',
+    '--batch-size',
+    '--sample-interval',
+    '--latent-dim',
+    '--lr',
+    '--beta1',
+    '--seed',
+    '--out',
+    '--resume',
+    '--preset',
+    '--reset-discriminator-at',
+    '--checkpoint-interval',
+    '--backend',
+    '--data',
+    '--width',
+    '--keep-best',
+    '--label-smoothing',
+    '--aux-weight',
+    '--aux-fakes',
+    '--init-generator',
+    '--d-warmup',
+    '--eval-interval',
+    '--eval-samples',
+    '--fake-mode',
+  ]) {
     assert.ok(help.includes(flag), flag);
   }
   assert.match(help, /--iterations\s+.*\[default: 20000\]/);

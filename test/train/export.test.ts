@@ -32,7 +32,10 @@ test('train:export --iterations 200 --name smoke leaves an ONNX file and honest 
   assert.equal(manifest.sha256, createHash('sha256').update(onnx).digest('hex'));
   assert.deepEqual(manifest.inputs, [{ name: 'latent', shape: ['batch', 100], dtype: 'float32' }]);
   assert.deepEqual(manifest.outputs, [{ name: 'image', shape: ['batch', 28, 28, 1], dtype: 'float32' }]);
-  assert.deepEqual([manifest.name, manifest.architecture, manifest.latentDim, manifest.iterations, manifest.opset, manifest.layout], ['smoke', 'dense', 100, 200, 17, 'NHWC']);
+  assert.deepEqual(
+    [manifest.name, manifest.architecture, manifest.latentDim, manifest.iterations, manifest.opset, manifest.layout],
+    ['smoke', 'dense', 100, 200, 17, 'NHWC'],
+  );
   assert.deepEqual(manifest.valueRange, [-1, 1]);
   assert.equal(manifest.command, `npm run train:export -- ${args.join(' ')}`);
   assert.equal(manifest.backend, 'wasm');

@@ -33,10 +33,16 @@ test('the D step updates only D; the G step only G (explicit variable lists, no 
   tf.dispose(discriminatorStep(discriminator, dOpt, tf.randomUniform([5, 4, 4, 1], -1, 1), 1));
   assert.deepEqual(snapshot(generator), g0);
   const d1 = snapshot(discriminator);
-  assert.ok(d1.every((w, i) => w.some((v, j) => v !== d0[i]![j])), 'every D weight moves');
+  assert.ok(
+    d1.every((w, i) => w.some((v, j) => v !== d0[i]![j])),
+    'every D weight moves',
+  );
   tf.dispose(generatorStep(generator, discriminator, gOpt, tf.randomNormal([5, 8])));
   assert.deepEqual(snapshot(discriminator), d1);
-  assert.ok(snapshot(generator).every((w, i) => w.some((v, j) => v !== g0[i]![j])), 'every G weight moves');
+  assert.ok(
+    snapshot(generator).every((w, i) => w.some((v, j) => v !== g0[i]![j])),
+    'every G weight moves',
+  );
 });
 
 test('steps leak no tensors', () => {
@@ -76,7 +82,13 @@ test("sparse categorical cross-entropy is Keras' (clipped, mean over the batch)"
 test('acgan: D names the digit from the image alone; its loss adds the digit cross-entropy; the steps stay separate', () => {
   const { generator, discriminator } = buildGan('acgan', { latentDim: 8, imageShape: [8, 8, 1], seed: 3, width: 0.1 });
   assert.equal(discriminator.inputs.length, 1, 'image only: the label is what D must find');
-  assert.deepEqual(discriminator.outputs.map((o) => o.shape), [[null, 1], [null, 10]]);
+  assert.deepEqual(
+    discriminator.outputs.map((o) => o.shape),
+    [
+      [null, 1],
+      [null, 10],
+    ],
+  );
   assert.equal(generator.inputs.length, 2);
   const images = tf.randomUniform([6, 8, 8, 1], -1, 1, 'float32', 1);
   const classes = tf.tensor2d([0, 1, 2, 3, 4, 9], [6, 1], 'int32');
@@ -94,10 +106,14 @@ test('acgan: D names the digit from the image alone; its loss adds the digit cro
   const d1 = trainable(discriminator);
   tf.dispose(generatorStep(generator, discriminator, gOpt, tf.randomNormal([6, 8]), { classes }));
   assert.deepEqual(trainable(discriminator), d1);
-  assert.ok(snapshot(generator).some((w, i) => w.some((v, j) => v !== g0[i]![j])), 'G moves');
+  assert.ok(
+    snapshot(generator).some((w, i) => w.some((v, j) => v !== g0[i]![j])),
+    'G moves',
+  );
   // The G step's loss includes the digit term: with other requested digits it differs.
   const z = tf.randomNormal([6, 8], 0, 1, 'float32', 4);
-  const gLoss = (c: number[]): number => generatorStep(generator, discriminator, tf.train.sgd(0), z, { classes: tf.tensor2d(c, [6, 1], 'int32') }).dataSync()[0]!;
+  const gLoss = (c: number[]): number =>
+    generatorStep(generator, discriminator, tf.train.sgd(0), z, { classes: tf.tensor2d(c, [6, 1], 'int32') }).dataSync()[0]!;
   assert.notEqual(gLoss([0, 1, 2, 3, 4, 9]), gLoss([9, 9, 9, 9, 9, 9]));
 });
 
@@ -117,7 +133,13 @@ test('one-sided label smoothing: real images get the soft target, fakes keep 0',
 test("cgan's auxiliary digit head: a second D output, weighted into the loss, left out at weight 0", () => {
   const { generator, discriminator } = buildGan('cgan', { latentDim: 8, imageShape: [8, 8, 1], seed: 3, width: 0.1, auxClassifier: true });
   assert.equal(discriminator.inputs.length, 2, 'the label is still an input');
-  assert.deepEqual(discriminator.outputs.map((o) => o.shape), [[null, 1], [null, 10]]);
+  assert.deepEqual(
+    discriminator.outputs.map((o) => o.shape),
+    [
+      [null, 1],
+      [null, 10],
+    ],
+  );
   const images = tf.randomUniform([6, 8, 8, 1], -1, 1, 'float32', 1);
   const classes = tf.tensor2d([0, 1, 2, 3, 4, 9], [6, 1], 'int32');
   const [validity, digits] = discriminator.apply([images, classes], { training: true }) as tf.Tensor[];
@@ -128,7 +150,10 @@ test("cgan's auxiliary digit head: a second D output, weighted into the loss, le
   close(discriminatorStep(discriminator, sgd, [images, classes], 1, { classes, classWeight: 0 }).loss.dataSync()[0]!, bce);
   // 'reject' (fakes): the head is rewarded for NOT seeing the asked digit.
   const rejected = rejectionLoss(digits!, classes).dataSync()[0]!;
-  close(discriminatorStep(discriminator, sgd, [images, classes], 0, { classes, classWeight: 2, classTarget: 'reject' }).loss.dataSync()[0]!, binaryCrossEntropy(validity!, 0).dataSync()[0]! + 2 * rejected);
+  close(
+    discriminatorStep(discriminator, sgd, [images, classes], 0, { classes, classWeight: 2, classTarget: 'reject' }).loss.dataSync()[0]!,
+    binaryCrossEntropy(validity!, 0).dataSync()[0]! + 2 * rejected,
+  );
   const z = tf.randomNormal([6, 8], 0, 1, 'float32', 4);
   const g0 = generatorStep(generator, discriminator, sgd, z, { classes, classWeight: 0 }).dataSync()[0]!;
   const g1 = generatorStep(generator, discriminator, sgd, z, { classes, classWeight: 1 }).dataSync()[0]!;

@@ -20,8 +20,14 @@ test("the dense GAN is exactly the seed's: 114,064 + 100,609 parameters", () => 
   assert.deepEqual(p.shape, [3, 1]);
   const values = p.dataSync();
   assert.ok(values.every((v) => v > 0 && v < 1));
-  assert.deepEqual(generator.layers.map((l) => l.getClassName()), ['Dense', 'LeakyReLU', 'Dense', 'Reshape']);
-  assert.deepEqual(discriminator.layers.map((l) => l.getClassName()), ['Flatten', 'Dense', 'LeakyReLU', 'Dense']);
+  assert.deepEqual(
+    generator.layers.map((l) => l.getClassName()),
+    ['Dense', 'LeakyReLU', 'Dense', 'Reshape'],
+  );
+  assert.deepEqual(
+    discriminator.layers.map((l) => l.getClassName()),
+    ['Flatten', 'Dense', 'LeakyReLU', 'Dense'],
+  );
   assert.equal((generator.layers[1]!.getConfig() as { alpha: number }).alpha, 0.01);
 });
 
@@ -43,7 +49,9 @@ test("the DCGAN is the book's at width 1 and scales its channels", () => {
 test('the same seed builds the same weights; another seed differs', () => {
   const a = buildGan('dense', mnist).generator.getWeights()[0]!.dataSync();
   const b = buildGan('dense', mnist).generator.getWeights()[0]!.dataSync();
-  const c = buildGan('dense', { ...mnist, seed: 2 }).generator.getWeights()[0]!.dataSync();
+  const c = buildGan('dense', { ...mnist, seed: 2 })
+    .generator.getWeights()[0]!
+    .dataSync();
   assert.deepEqual(a, b);
   assert.notDeepEqual(a, c);
 });

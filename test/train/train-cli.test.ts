@@ -31,7 +31,9 @@ test('--help lists the flags', () => {
 
 test('SIGTERM finishes the iteration, saves a checkpoint and exits cleanly; --resume continues', async () => {
   const out = join(await mkdtemp(join(tmpdir(), 'ganforge-cli-')), 'run');
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, '--iterations', '100000', '--batch-size', '8', '--sample-interval', '50', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, '--iterations', '100000', '--batch-size', '8', '--sample-interval', '50', '--out', out], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   await new Promise<void>((resolve) => {
     child.stdout.on('data', (chunk: Buffer) => {

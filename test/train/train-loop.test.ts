@@ -24,7 +24,10 @@ before(async () => {
 
 const small: Partial<TrainConfig> = { iterations: 30, batchSize: 16, sampleInterval: 10, checkpointInterval: 10, seed: 5 };
 
-async function run(overrides: Partial<TrainConfig>, extra: Partial<RunContext> = {}): Promise<{ dir: string; lines: string[]; result: Awaited<ReturnType<typeof train>> }> {
+async function run(
+  overrides: Partial<TrainConfig>,
+  extra: Partial<RunContext> = {},
+): Promise<{ dir: string; lines: string[]; result: Awaited<ReturnType<typeof train>> }> {
   const dir = extra.runDir ?? (await mkdtemp(join(tmpdir(), 'ganforge-run-')));
   const lines: string[] = [];
   const config: TrainConfig = { ...DEFAULT_CONFIG, ...small, ...overrides, out: dir };
@@ -48,7 +51,10 @@ test("a run prints the seed's lines and writes metrics, grids, curves, config, c
   for (const l of reports) assert.match(l, /^\d+ \[D loss: \d+\.\d{6}, acc\.: \d+\.\d{2}%\] \[G loss: \d+\.\d{6}\]$/);
   assert.equal(result.iteration, 30);
   const metrics = await readMetrics(dir);
-  assert.deepEqual(metrics.map((m) => m.iteration), [10, 20, 30]);
+  assert.deepEqual(
+    metrics.map((m) => m.iteration),
+    [10, 20, 30],
+  );
   const grids = (await readdir(join(dir, RUN_FILES.samples))).sort();
   assert.deepEqual(grids, ['iter-10.png', 'iter-20.png', 'iter-30.png']);
   const grid = PNG.sync.read(await readFile(join(dir, RUN_FILES.samples, grids[0]!)));
@@ -62,7 +68,9 @@ test("a run prints the seed's lines and writes metrics, grids, curves, config, c
   assert.equal(model.format, 'layers-model');
   const weights = await readFile(join(dir, RUN_FILES.generator, 'weights.bin'));
   assert.equal(weights.length, 114064 * 4);
-  const loaded = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: model.modelTopology, weightSpecs: model.weightsManifest[0].weights, weightData: new Uint8Array(weights).buffer }));
+  const loaded = await tf.loadLayersModel(
+    tf.io.fromMemory({ modelTopology: model.modelTopology, weightSpecs: model.weightsManifest[0].weights, weightData: new Uint8Array(weights).buffer }),
+  );
   assert.deepEqual(loaded.outputs[0]!.shape, [null, 28, 28, 1]);
 });
 
@@ -86,7 +94,10 @@ test('a run stopped by a signal and resumed ends with the same weights as an uni
   const second = await run({}, { runDir: dir, resume: true });
   assert.equal(second.result.iteration, 30);
   assert.ok((await finalWeights(dir)).equals(await finalWeights(whole.dir)), 'checkpoints identical');
-  assert.deepEqual((await readMetrics(dir)).map((m) => ({ ...m, elapsedMs: 0 })), (await readMetrics(whole.dir)).map((m) => ({ ...m, elapsedMs: 0 })));
+  assert.deepEqual(
+    (await readMetrics(dir)).map((m) => ({ ...m, elapsedMs: 0 })),
+    (await readMetrics(whole.dir)).map((m) => ({ ...m, elapsedMs: 0 })),
+  );
 });
 
 test('a run can be extended by resuming with more iterations', async () => {
@@ -152,9 +163,6 @@ test('--keep-best compares evaluations: lower FID, or higher worst-digit accurac
   assert.equal(isBetterEvaluation('class-accuracy', a, b), false);
   assert.equal(isBetterEvaluation('class-accuracy', { ...b, fid: 44 }, b), true, 'same worst digit: the lower FID wins');
   assert.equal(isBetterEvaluation('class-accuracy', b, b), false, 'equal is not better');
-  assert.equal(
-    formatEvaluation(b, 5000),
-    '2000 [classifier-FID: 45.000 over 5000 samples] [digit accuracy: 93/98/90/90/95/90/91/93/90/91%, worst 2: 90.0%]',
-  );
+  assert.equal(formatEvaluation(b, 5000), '2000 [classifier-FID: 45.000 over 5000 samples] [digit accuracy: 93/98/90/90/95/90/91/93/90/91%, worst 2: 90.0%]');
   assert.equal(formatEvaluation({ iteration: 10, fid: 1.5 }, 200), '10 [classifier-FID: 1.500 over 200 samples]');
 });

@@ -44,24 +44,29 @@ function assertClose(a: Float32Array, b: Float32Array, what: string, rel = 1e-4)
 test('Conv2DBackpropFilter and Conv2DBackpropInput match the JS backend over strides, paddings, kernels, sizes, channels, batches', async () => {
   let seed = 1;
   let cases = 0;
-  for (const stride of [1, 2]) for (const pad of ['same', 'valid'] as const) for (const k of [1, 3, 4, 5]) for (const size of [7, 8]) {
-    const batch = 1 + (seed % 3);
-    const ci = [1, 3, 8][seed % 3]!;
-    const co = [2, 5, 16][(seed + 1) % 3]!;
-    if (pad === 'valid' && k > size) continue;
-    const x = tf.tensor4d(values([batch, size, size, ci], seed++), [batch, size, size, ci]);
-    const w = tf.tensor4d(values([k, k, ci, co], seed++), [k, k, ci, co]);
-    const outShape = tf.conv2d(x, w, stride, pad).shape;
-    const dy = tf.tensor4d(values(outShape, seed++), outShape);
-    const what = `k${k} s${stride} ${pad} ${size}x${size} n${batch} ci${ci} co${co}`;
-    const [wasm, cpu] = await both(() => [
-      tf.conv2dTranspose(dy, w, [batch, size, size, ci], stride, pad), // Conv2DBackpropInput
-      tf.grad((f: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(x, f as tf.Tensor4D, stride, pad), dy)))(w), // Conv2DBackpropFilter
-      tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(v as tf.Tensor4D, w, stride, pad), dy)))(x), // input gradient
-    ]);
-    wasm.forEach((a, i) => assertClose(a, cpu[i]!, `${what} output ${i}`));
-    cases++;
-  }
+  for (const stride of [1, 2])
+    for (const pad of ['same', 'valid'] as const)
+      for (const k of [1, 3, 4, 5])
+        for (const size of [7, 8]) {
+          const batch = 1 + (seed % 3);
+          const ci = [1, 3, 8][seed % 3]!;
+          const co = [2, 5, 16][(seed + 1) % 3]!;
+          if (pad === 'valid' && k > size) continue;
+          const x = tf.tensor4d(values([batch, size, size, ci], seed++), [batch, size, size, ci]);
+          const w = tf.tensor4d(values([k, k, ci, co], seed++), [k, k, ci, co]);
+          const outShape = tf.conv2d(x, w, stride, pad).shape;
+          const dy = tf.tensor4d(values(outShape, seed++), outShape);
+          const what = `k${k} s${stride} ${pad} ${size}x${size} n${batch} ci${ci} co${co}`;
+          const [wasm, cpu] = await both(() => [
+            tf.conv2dTranspose(dy, w, [batch, size, size, ci], stride, pad), // Conv2DBackpropInput
+            tf.grad((f: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(x, f as tf.Tensor4D, stride, pad), dy)))(w), // Conv2DBackpropFilter
+            tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(v as tf.Tensor4D, w, stride, pad), dy)))(x), // input gradient
+          ]);
+          wasm.forEach((a, i) => {
+            assertClose(a, cpu[i]!, `${what} output ${i}`);
+          });
+          cases++;
+        }
   assert.ok(cases >= 28);
 });
 
@@ -77,7 +82,9 @@ test('leading-axes Sum and the tile-free batch-norm gradient match the JS backen
       return tf.sum(tf.mul(tf.batchNorm(a, mean, variance, o, s, 1e-3), tf.sin(a)));
     })([x, tf.tensor1d(values([6], 51)), tf.tensor1d(values([6], 52))]),
   ]);
-  wasm.forEach((a, i) => assertClose(a, cpu[i]!, `output ${i}`));
+  wasm.forEach((a, i) => {
+    assertClose(a, cpu[i]!, `output ${i}`);
+  });
 });
 
 test('a whole DCGAN step: gradients on WASM equal the JS backend on the same weights and inputs', async () => {
@@ -93,7 +100,9 @@ test('a whole DCGAN step: gradients on WASM equal the JS backend on the same wei
   };
   const [wasm, cpu] = await both(grads);
   assert.equal(wasm.length, 12 + 12);
-  wasm.forEach((a, i) => assertClose(a, cpu[i]!, `gradient ${i}`, 1e-4));
+  wasm.forEach((a, i) => {
+    assertClose(a, cpu[i]!, `gradient ${i}`, 1e-4);
+  });
 });
 
 test('no tensor or WASM memory growth over repeated DCGAN steps', () => {

@@ -35,21 +35,23 @@ const values = (shape: number[], seed: number): Float32Array => new Prng(seed).n
 
 test('matMul with every transpose combination, batched and fused with bias and activation, matches the JS backend', async () => {
   const cases: { a: number[]; b: number[]; ta: boolean; tb: boolean }[] = [];
-  for (const ta of [false, true]) for (const tb of [false, true]) {
-    cases.push({ a: ta ? [37, 19] : [19, 37], b: tb ? [23, 37] : [37, 23], ta, tb });
-    cases.push({ a: ta ? [3, 8, 5] : [3, 5, 8], b: tb ? [3, 6, 8] : [3, 8, 6], ta, tb });
-  }
+  for (const ta of [false, true])
+    for (const tb of [false, true]) {
+      cases.push({ a: ta ? [37, 19] : [19, 37], b: tb ? [23, 37] : [37, 23], ta, tb });
+      cases.push({ a: ta ? [3, 8, 5] : [3, 5, 8], b: tb ? [3, 6, 8] : [3, 8, 6], ta, tb });
+    }
   for (const [i, c] of cases.entries()) {
-    const run = (): Float32Array[] => tf.tidy(() => {
-      const a = tf.tensor(values(c.a, i), c.a);
-      const b = tf.tensor(values(c.b, i + 100), c.b);
-      const n = c.tb ? c.b[c.b.length - 2]! : c.b[c.b.length - 1]!;
-      const bias = tf.tensor1d(values([n], i + 200));
-      return [
-        tf.matMul(a, b, c.ta, c.tb).dataSync() as Float32Array,
-        tf.fused.matMul({ a, b, transposeA: c.ta, transposeB: c.tb, bias, activation: 'relu' }).dataSync() as Float32Array,
-      ];
-    });
+    const run = (): Float32Array[] =>
+      tf.tidy(() => {
+        const a = tf.tensor(values(c.a, i), c.a);
+        const b = tf.tensor(values(c.b, i + 100), c.b);
+        const n = c.tb ? c.b[c.b.length - 2]! : c.b[c.b.length - 1]!;
+        const bias = tf.tensor1d(values([n], i + 200));
+        return [
+          tf.matMul(a, b, c.ta, c.tb).dataSync() as Float32Array,
+          tf.fused.matMul({ a, b, transposeA: c.ta, transposeB: c.tb, bias, activation: 'relu' }).dataSync() as Float32Array,
+        ];
+      });
     const [wasmPlain, wasmFused] = run();
     const [cpuPlain, cpuFused] = await onCpu(run);
     assert.ok(maxRelDiff(wasmPlain!, cpuPlain!) < 1e-5, `case ${i} plain`);
@@ -62,7 +64,9 @@ test('matMul with every transpose combination, batched and fused with bias and a
 test('tanh through the vectorised sigmoid stays within 2e-7 of Math.tanh, saturating cleanly', () => {
   const xs = new Float32Array([0, 1e-8, -1e-3, 0.5, -0.5, 1, -3, 9, -9, 20, -20, 88, -88, 1000, -1000]);
   const ys = tf.tanh(tf.tensor1d(xs)).dataSync();
-  xs.forEach((x, i) => assert.ok(Math.abs(ys[i]! - Math.tanh(x)) < 2e-7, `tanh(${x}) = ${ys[i]}`));
+  xs.forEach((x, i) => {
+    assert.ok(Math.abs(ys[i]! - Math.tanh(x)) < 2e-7, `tanh(${x}) = ${ys[i]}`);
+  });
   assert.equal(ys[13], 1);
   assert.equal(ys[14], -1);
 });

@@ -65,7 +65,9 @@ async function canvasVsServer(page: Page, url: string): Promise<number> {
   const canvas = await canvasGrey(page);
   assert.deepEqual([canvas.width, canvas.height], [png.width, png.height]);
   let grey = 0;
-  canvas.data.forEach((v, i) => (grey = Math.max(grey, Math.abs(v - png.data[4 * i]!))));
+  canvas.data.forEach((v, i) => {
+    grey = Math.max(grey, Math.abs(v - png.data[4 * i]!));
+  });
   return grey;
 }
 
@@ -86,7 +88,7 @@ test('golden: the page generates the floats onnxruntime-node does, and its canva
   const info = await openDemo(page, `${base}/?seed=11`);
   assert.equal(info.backend, 'wasm', 'headless chromium without a GPU runs the WASM backend');
   assert.ok(info.threads > 1, `cross-origin isolated page runs multi-threaded WASM (got ${info.threads})`);
-  assert.match(await page.textContent('#runtime') ?? '', /WASM, \d+ threads/);
+  assert.match((await page.textContent('#runtime')) ?? '', /WASM, \d+ threads/);
   const m = models.get('dense')!;
   let worst = 0;
   for (const seed of [0, 11, 4294967295]) {
@@ -99,7 +101,7 @@ test('golden: the page generates the floats onnxruntime-node does, and its canva
     assert.ok(grey <= 1, `seed ${seed}: canvas differs from the server PNG by ${grey} grey levels`);
   }
   console.log(`# web vs node worst difference ${worst.toExponential(2)}`);
-  assert.match(await page.textContent('#status') ?? '', /Seed 4294967295: 16 digits in [\d.]+ ms with dense/);
+  assert.match((await page.textContent('#status')) ?? '', /Seed 4294967295: 16 digits in [\d.]+ ms with dense/);
   await mkdir(outputDir, { recursive: true });
   await page.screenshot({ path: join(outputDir, 'web-demo.png'), fullPage: true });
   await context.close();
@@ -122,7 +124,9 @@ test('controls: typed seeds, bad seeds, new grids and latent sliders, all from t
   await page.waitForFunction((b) => (document.getElementById('digit') as HTMLCanvasElement).toDataURL() !== b, before);
   await page.focus('#new-grid');
   await page.keyboard.press('Enter');
-  await page.waitForFunction(() => !/Seed 42:/.test(document.getElementById('status')!.textContent ?? '') && /Seed \d+:/.test(document.getElementById('status')!.textContent ?? ''));
+  await page.waitForFunction(
+    () => !/Seed 42:/.test(document.getElementById('status')!.textContent ?? '') && /Seed \d+:/.test(document.getElementById('status')!.textContent ?? ''),
+  );
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
   assert.ok(width <= 390, `no horizontal scrolling on a phone (${width}px)`);
   await page.screenshot({ path: join(outputDir, 'web-demo-phone.png'), fullPage: true });
@@ -140,7 +144,12 @@ test('the latent walk animates client-side with the frames of GET /interpolate',
   // The canvas ends on the first frame (there and back): compare it with the strip's first cell.
   const shown = await page.evaluate(() => {
     const c = document.getElementById('walk') as HTMLCanvasElement;
-    return Array.from(c.getContext('2d')!.getImageData(0, 0, 28, 28).data.filter((_, i) => i % 4 === 0));
+    return Array.from(
+      c
+        .getContext('2d')!
+        .getImageData(0, 0, 28, 28)
+        .data.filter((_, i) => i % 4 === 0),
+    );
   });
   let worst = 0;
   for (let y = 0; y < 28; y++) for (let x = 0; x < 28; x++) worst = Math.max(worst, Math.abs(shown[y * 28 + x]! - strip.data[4 * (y * strip.width + x)]!));
@@ -180,7 +189,12 @@ test('offline: after one visit the page reloads and generates with the network g
   });
   const online = await generateIn(page, 21);
   await context.setOffline(true);
-  const blocked = await page.evaluate(() => fetch('/healthz').then(() => 'reached', () => 'blocked'));
+  const blocked = await page.evaluate(() =>
+    fetch('/healthz').then(
+      () => 'reached',
+      () => 'blocked',
+    ),
+  );
   assert.equal(blocked, 'blocked', 'the network is really gone');
   await page.reload();
   await openDemo(page, page.url());
@@ -196,7 +210,7 @@ test('the built folder works from a plain static file server too', async () => {
   try {
     const info = await openDemo(page, `${plain.url}/?seed=8`);
     assert.equal(info.threads, 1, 'no COOP/COEP headers: single-threaded WASM');
-    assert.match(await page.textContent('#runtime') ?? '', /WASM, 1 thread \(page not cross-origin isolated\)/);
+    assert.match((await page.textContent('#runtime')) ?? '', /WASM, 1 thread \(page not cross-origin isolated\)/);
     const { floats } = await generateIn(page, 8);
     // The built folder's own index names the default model (the best shipped one).
     const index = JSON.parse(await readFile(join(dist, 'models', 'index.json'), 'utf8')) as { default: string };

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { Prng } from '../../shared/prng.ts';
+import { glorotSeeder } from '../tfjs/seeded-init.ts';
 import { gatherImages, splitIndices, type Dataset } from '../../lib/data.ts';
 
 /** Split and training settings of the evaluation classifier. */
@@ -39,11 +40,15 @@ export const FEATURES = 128;
  * (probabilities only) and the export model with outputs [probs, features], sharing layers.
  */
 export function buildClassifier(imageShape: readonly [number, number, number], seed: number): { train: tf.LayersModel; export: tf.LayersModel } {
-  let s = seed >>> 0;
-  const init = (): ReturnType<typeof tf.initializers.glorotUniform> => tf.initializers.glorotUniform({ seed: (s = (s + 0x9e3779b9) >>> 0) });
+  const init = glorotSeeder(seed);
   const input = tf.input({ shape: [...imageShape], name: 'image' });
   let x = input as tf.SymbolicTensor;
-  for (const [filters, strides] of [[32, 1], [32, 2], [64, 1], [64, 2]] as const) {
+  for (const [filters, strides] of [
+    [32, 1],
+    [32, 2],
+    [64, 1],
+    [64, 2],
+  ] as const) {
     x = tf.layers.conv2d({ filters, kernelSize: 3, strides, padding: 'same', activation: 'relu', kernelInitializer: init() }).apply(x) as tf.SymbolicTensor;
   }
   x = tf.layers.flatten().apply(x) as tf.SymbolicTensor;
@@ -75,7 +80,11 @@ export function accuracy(model: tf.LayersModel, images: Float32Array, labels: Ar
  * Trains the classifier on the labelled data set with a seeded split, seeded batches and seeded
  * random shifts (Adam, categorical cross-entropy), logging the held-out accuracy after every epoch.
  */
-export async function trainClassifier(data: Dataset, config: ClassifierConfig, log: (line: string) => void): Promise<{ model: tf.LayersModel; exportModel: tf.LayersModel; heldOutAccuracy: number }> {
+export async function trainClassifier(
+  data: Dataset,
+  config: ClassifierConfig,
+  log: (line: string) => void,
+): Promise<{ model: tf.LayersModel; exportModel: tf.LayersModel; heldOutAccuracy: number }> {
   if (!data.labels) throw new Error(`${data.source}: the classifier needs labels (give idx:<images>,<labels>)`);
   const shape = [data.height, data.width, 1] as const;
   const split = splitIndices(data.count, config.heldOut, config.seed);

@@ -52,15 +52,21 @@ function classify(classifier: tf.LayersModel, images: Float32Array, n: number, h
  * and with `npm run eval` up to the smaller sample count.
  */
 export async function createFidMonitor(modelsDir: string, samples: number, latentDim: number): Promise<(generator: tf.LayersModel) => TrainingEvaluation> {
-  const manifest = JSON.parse(await readFile(join(modelsDir, 'classifier.json'), 'utf8').catch(() => {
-    throw new Error(`--eval-interval needs the classifier: ${modelsDir}/classifier.json is missing (npm run train:classifier)`);
-  })) as ClassifierManifest;
+  const manifest = JSON.parse(
+    await readFile(join(modelsDir, 'classifier.json'), 'utf8').catch(() => {
+      throw new Error(`--eval-interval needs the classifier: ${modelsDir}/classifier.json is missing (npm run train:classifier)`);
+    }),
+  ) as ClassifierManifest;
   const classifier = await loadLayersModelFile(join(modelsDir, 'classifier.tfjs', 'model.json'));
   const data = loadMnist();
   const split = splitIndices(data.count, manifest.split.heldOut, manifest.split.seed);
   const featureSize = manifest.outputs[1]!.shape[1] as number;
   const classes = manifest.outputs[0]!.shape[1] as number;
-  const real: GaussianFit = fitFeatures(classify(classifier, gatherImages(data, split.heldOut), split.heldOut.length, data.height, data.width).features, split.heldOut.length, featureSize);
+  const real: GaussianFit = fitFeatures(
+    classify(classifier, gatherImages(data, split.heldOut), split.heldOut.length, data.height, data.width).features,
+    split.heldOut.length,
+    featureSize,
+  );
   const z = sampleLatents(FID_SEED, samples, latentDim);
   // Conditional generators get the digits 0-9 in turn.
   const labels = cycleLabels(samples);

@@ -31,7 +31,16 @@ async function measure(job: Job): Promise<void> {
   const selection = await startBackend(job.backend, () => {}, kernelsFor(job.model));
   const dir = await mkdtemp(join(tmpdir(), 'ganforge-bench-'));
   const total = job.warmup + job.iterations;
-  const config: TrainConfig = { ...DEFAULT_CONFIG, model: job.model, batchSize: job.batchSize, width: job.width, iterations: total, sampleInterval: total * 10, checkpointInterval: total * 10, out: dir };
+  const config: TrainConfig = {
+    ...DEFAULT_CONFIG,
+    model: job.model,
+    batchSize: job.batchSize,
+    width: job.width,
+    iterations: total,
+    sampleInterval: total * 10,
+    checkpointInterval: total * 10,
+    out: dir,
+  };
   let startedAt = 0;
   let endedAt = 0;
   await train({
@@ -58,7 +67,14 @@ function runJob(job: Job): string {
     return `${(JSON.parse(out) as { msPerIteration: number }).msPerIteration.toFixed(1)} ms/iteration`;
   } catch (err) {
     const stderr = String((err as { stderr?: string }).stderr ?? err);
-    return `unavailable (${stderr.trim().split('\n').filter((l) => l.startsWith('error:')).at(0)?.slice(7) ?? stderr.trim().split('\n')[0]})`;
+    return `unavailable (${
+      stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('error:'))
+        .at(0)
+        ?.slice(7) ?? stderr.trim().split('\n')[0]
+    })`;
   }
 }
 
@@ -68,7 +84,13 @@ export const benchTrainCommand = defineCommand({
   summary: 'training ms/iteration per backend: dense b128, DCGAN at the shipped width and at full width',
   usage: '[flags]',
   flags: {
-    backends: { kind: 'list', values: BACKEND_NAMES, pattern: { regex: new RegExp(`^(${BACKEND_NAMES.join('|')})$`), description: `backends among ${BACKEND_NAMES.join(', ')}` }, default: [...BACKEND_NAMES], help: 'backends to measure' },
+    backends: {
+      kind: 'list',
+      values: BACKEND_NAMES,
+      pattern: { regex: new RegExp(`^(${BACKEND_NAMES.join('|')})$`), description: `backends among ${BACKEND_NAMES.join(', ')}` },
+      default: [...BACKEND_NAMES],
+      help: 'backends to measure',
+    },
     iterations: { ...TRAIN_FLAGS.iterations, default: 200, help: 'timed dense iterations (after up to 20 warm-up ones)' },
     'dcgan-width': { ...TRAIN_FLAGS.width, default: 0.25, help: 'DCGAN width of the first DCGAN row' },
     'dcgan-batch-size': { ...TRAIN_FLAGS['batch-size'], default: 64, help: 'batch of the first DCGAN row' },
@@ -80,7 +102,14 @@ export const benchTrainCommand = defineCommand({
     if (values.job) return measure(JSON.parse(values.job) as Job);
     const backends = values.backends as BackendName[];
     const iterations = values.iterations;
-    const dcgan: Job = { backend: 'cpu', model: 'dcgan', width: values['dcgan-width'], batchSize: values['dcgan-batch-size'], iterations: values['dcgan-iterations'], warmup: 1 };
+    const dcgan: Job = {
+      backend: 'cpu',
+      model: 'dcgan',
+      width: values['dcgan-width'],
+      batchSize: values['dcgan-batch-size'],
+      iterations: values['dcgan-iterations'],
+      warmup: 1,
+    };
     console.log(`node ${process.version}, ${process.arch}; timings exclude ${Math.min(20, iterations)} warm-up iterations`);
     for (const backend of backends) {
       const job: Job = { backend, model: 'dense', batchSize: 128, width: 1, iterations, warmup: Math.min(20, iterations) };

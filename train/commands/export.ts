@@ -9,9 +9,18 @@ import { RUN_FOLDER_FLAGS } from './train.ts';
 
 /** Where and what an export writes. */
 const EXPORT_FLAGS = {
-  name: { kind: 'string', pattern: { regex: MODEL_NAME, description: MODEL_NAME_DESCRIPTION }, help: 'model name: the files <models-dir>/<name>.{onnx,json} and <name>.tfjs/' },
+  name: {
+    kind: 'string',
+    pattern: { regex: MODEL_NAME, description: MODEL_NAME_DESCRIPTION },
+    help: 'model name: the files <models-dir>/<name>.{onnx,json} and <name>.tfjs/',
+  },
   'models-dir': { kind: 'string', default: 'models', help: 'folder the model is written to' },
-  generator: { kind: 'enum', values: ['final', 'best'], help: "the run's last generator, or the one --keep-best kept", defaultLabel: "final (a preset's choice with --preset)" },
+  generator: {
+    kind: 'enum',
+    values: ['final', 'best'],
+    help: "the run's last generator, or the one --keep-best kept",
+    defaultLabel: "final (a preset's choice with --preset)",
+  },
   force: { kind: 'boolean', help: 'replace a model of the same name (and its golden outputs go stale)' },
 } as const;
 
@@ -28,9 +37,20 @@ export const exportCommand = defineCommand({
   positionals: { min: 1, max: 1, names: '<run folder>' },
   async run({ values, positionals }, argv) {
     const runDir = positionals[0]!;
-    const name = values.name ?? basename(runDir).toLowerCase().replace(/[^a-z0-9_-]/g, '-');
+    const name =
+      values.name ??
+      basename(runDir)
+        .toLowerCase()
+        .replace(/[^a-z0-9_-]/g, '-');
     await conversionBackend();
-    const options: ExportOptions = { runDir, name, modelsDir: values['models-dir'], command: `npm run export -- ${argv.join(' ')}`, generator: values.generator ?? 'final', force: values.force };
+    const options: ExportOptions = {
+      runDir,
+      name,
+      modelsDir: values['models-dir'],
+      command: `npm run export -- ${argv.join(' ')}`,
+      generator: values.generator ?? 'final',
+      force: values.force,
+    };
     printExported(await exportRun(options), values['models-dir']);
   },
 });
@@ -40,7 +60,7 @@ export const trainExportCommand = defineCommand({
   name: 'train-export',
   summary: 'train, then export the generator (--preset <model> reproduces a shipped model)',
   usage: '[train flags] [--name <name>] [flags]',
-  description: 'Takes every train flag, then exports like `ganforge export`. With --preset, the model name and the exported generator default to the preset\'s.',
+  description: "Takes every train flag, then exports like `ganforge export`. With --preset, the model name and the exported generator default to the preset's.",
   flags: { ...TRAIN_COMMAND_FLAGS, ...RUN_FOLDER_FLAGS, ...EXPORT_FLAGS },
   async run(args, argv) {
     const train = trainArgs(args);
@@ -52,9 +72,13 @@ export const trainExportCommand = defineCommand({
     // Refused before training, not after hours of it.
     await checkExportTarget(name, modelsDir, args.values.force);
     const outcome = await runTraining({ ...train, overwrite: args.values.overwrite });
-    if (outcome.result.stopped) throw new Error(`training was stopped; resume with npm run train -- --resume ${outcome.runDir}, then npm run export -- ${outcome.runDir} --name ${name}`);
+    if (outcome.result.stopped)
+      throw new Error(`training was stopped; resume with npm run train -- --resume ${outcome.runDir}, then npm run export -- ${outcome.runDir} --name ${name}`);
     await conversionBackend();
     const command = `npm run train:export -- ${argv.join(' ')}`;
-    printExported(await exportRun({ runDir: outcome.runDir, name, modelsDir, command, generator, force: args.values.force, preset: train.preset ?? undefined }), modelsDir);
+    printExported(
+      await exportRun({ runDir: outcome.runDir, name, modelsDir, command, generator, force: args.values.force, preset: train.preset ?? undefined }),
+      modelsDir,
+    );
   },
 });

@@ -13,7 +13,7 @@ export const trainCommand = defineCommand({
   summary: 'train a GAN (or fit the gaussian baseline) into a run folder',
   usage: '[flags]',
   description:
-    'Trains with the seed\'s loop: reports, 4x4 grids, checkpoints every --checkpoint-interval and on SIGINT/SIGTERM, --resume. A folder that holds another run is refused unless --resume or --overwrite.',
+    "Trains with the seed's loop: reports, 4x4 grids, checkpoints every --checkpoint-interval and on SIGINT/SIGTERM, --resume. A folder that holds another run is refused unless --resume or --overwrite.",
   flags: { ...TRAIN_COMMAND_FLAGS, ...RUN_FOLDER_FLAGS },
   async run(args) {
     await runTraining({ ...trainArgs(args), overwrite: args.values.overwrite });

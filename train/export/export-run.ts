@@ -10,7 +10,25 @@ import { loadLayersModelFile } from '../tfjs/model-io.ts';
 import { convertToOnnx, ONNX_OPSET } from './onnx/convert.ts';
 
 /** Training config keys a manifest records. */
-const TRAINING_KEYS = ['model', 'data', 'iterations', 'batchSize', 'latentDim', 'lr', 'beta1', 'beta2', 'seed', 'width', 'resetDiscriminatorAt', 'fakeMode', 'labelSmoothing', 'auxWeight', 'auxFakes', 'initGenerator', 'dataSource'];
+const TRAINING_KEYS = [
+  'model',
+  'data',
+  'iterations',
+  'batchSize',
+  'latentDim',
+  'lr',
+  'beta1',
+  'beta2',
+  'seed',
+  'width',
+  'resetDiscriminatorAt',
+  'fakeMode',
+  'labelSmoothing',
+  'auxWeight',
+  'auxFakes',
+  'initGenerator',
+  'dataSource',
+];
 
 /** What {@link exportRun} needs. */
 export interface ExportOptions {
@@ -44,7 +62,15 @@ export async function checkExportTarget(name: string, modelsDir: string, force =
  * always describes complete files. Every write is atomic and durable. An existing model of the same
  * name is replaced only with `force`.
  */
-export async function exportRun({ runDir, name, modelsDir, command, generator: which = 'final', force = false, preset }: ExportOptions): Promise<ModelManifest> {
+export async function exportRun({
+  runDir,
+  name,
+  modelsDir,
+  command,
+  generator: which = 'final',
+  force = false,
+  preset,
+}: ExportOptions): Promise<ModelManifest> {
   await checkExportTarget(name, modelsDir, force);
   const config = await readRunJson<Record<string, unknown>>(join(runDir, RUN_FILES.config));
   if (!config) throw new Error(`${runDir}: no ${RUN_FILES.config}; is it a run folder?`);
@@ -55,7 +81,11 @@ export async function exportRun({ runDir, name, modelsDir, command, generator: w
   }
   const generatorDir = join(runDir, best ? RUN_FILES.bestGenerator : RUN_FILES.generator);
   const generator = await loadLayersModelFile(join(generatorDir, 'model.json')).catch((err: Error) => {
-    throw new Error(!best && config.iterationsDone === undefined ? `${runDir}: the run has not finished (no generator saved); resume it with npm run train -- --resume ${runDir}` : err.message);
+    throw new Error(
+      !best && config.iterationsDone === undefined
+        ? `${runDir}: the run has not finished (no generator saved); resume it with npm run train -- --resume ${runDir}`
+        : err.message,
+    );
   });
   // The losses reported at the exported generator's iteration.
   const reports = best ? (await readMetrics(runDir)).filter(isReport).filter((l) => l.iteration <= best.iteration) : [];
@@ -72,7 +102,11 @@ export async function exportRun({ runDir, name, modelsDir, command, generator: w
       outputNames: [GENERATOR_IO.image],
       metadata: { 'ganforge.architecture': String(config.model) },
     });
-    const final = best ? (report ? { dLoss: report.dLoss, dAccuracy: report.dAccuracy, gLoss: report.gLoss } : null) : (config.final as ModelManifest['finalLosses'] | undefined);
+    const final = best
+      ? report
+        ? { dLoss: report.dLoss, dAccuracy: report.dAccuracy, gLoss: report.gLoss }
+        : null
+      : (config.final as ModelManifest['finalLosses'] | undefined);
     const manifest: ModelManifest = {
       name,
       architecture: String(config.model),

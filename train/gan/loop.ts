@@ -130,7 +130,8 @@ async function trainGan(ctx: RunContext): Promise<TrainResult> {
       } finally {
         tf.dispose([losses.gLoss, losses.dReal.loss, losses.dReal.accuracy, losses.dFake.loss, losses.dFake.accuracy]);
       }
-      if (ctx.evaluate && config.evalInterval > 0 && (run.iteration % config.evalInterval === 0 || run.iteration === config.iterations)) await evaluateAndKeepBest(run, ctx.evaluate);
+      if (ctx.evaluate && config.evalInterval > 0 && (run.iteration % config.evalInterval === 0 || run.iteration === config.iterations))
+        await evaluateAndKeepBest(run, ctx.evaluate);
       if (config.resetDiscriminatorAt.includes(run.iteration)) await resetDiscriminator(run);
       if (run.iteration % config.checkpointInterval === 0) await checkpoint(run);
       ctx.tick?.(run.iteration);
@@ -155,7 +156,13 @@ function digitHead(kind: GanKind, config: TrainConfig): DigitHead {
 
 function buildOptions(ctx: RunContext, seed: number): BuildOptions {
   const { config, dataset } = ctx;
-  return { latentDim: config.latentDim, imageShape: [dataset.height, dataset.width, 1], seed, width: config.width, auxClassifier: ctx.config.model === 'cgan' && config.auxWeight > 0 };
+  return {
+    latentDim: config.latentDim,
+    imageShape: [dataset.height, dataset.width, 1],
+    seed,
+    width: config.width,
+    auxClassifier: ctx.config.model === 'cgan' && config.auxWeight > 0,
+  };
 }
 
 function adam(config: TrainConfig): tf.AdamOptimizer {

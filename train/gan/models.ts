@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { glorotSeeder as seeder } from '../tfjs/seeded-init.ts';
 
 /** The architectures ganforge trains; `gaussian` is the closed-form baseline (train/gaussian.ts). */
 export const MODEL_KINDS = ['dense', 'dcgan', 'cgan', 'acgan', 'gaussian'] as const;
@@ -24,12 +25,6 @@ export interface BuildOptions {
 
 /** The seed's LeakyReLU slope. */
 const ALPHA = 0.01;
-
-/** Hands out a distinct initialiser seed per layer from one run seed. */
-function seeder(seed: number): () => ReturnType<typeof tf.initializers.glorotUniform> {
-  let next = seed >>> 0;
-  return () => tf.initializers.glorotUniform({ seed: (next = (next + 0x9e3779b9) >>> 0) });
-}
 
 function channels(base: number, width: number): number {
   return Math.max(1, Math.round(base * width));
@@ -142,7 +137,15 @@ export const CLASSES = 10;
 export function buildCganGenerator(options: BuildOptions): tf.LayersModel {
   const z = tf.input({ shape: [options.latentDim], name: 'latent' });
   const label = tf.input({ shape: [1], name: 'label', dtype: 'int32' });
-  const embedded = tf.layers.flatten().apply(tf.layers.embedding({ inputDim: CLASSES, outputDim: options.latentDim, embeddingsInitializer: tf.initializers.randomUniform({ minval: -0.05, maxval: 0.05, seed: options.seed }) }).apply(label)) as tf.SymbolicTensor;
+  const embedded = tf.layers.flatten().apply(
+    tf.layers
+      .embedding({
+        inputDim: CLASSES,
+        outputDim: options.latentDim,
+        embeddingsInitializer: tf.initializers.randomUniform({ minval: -0.05, maxval: 0.05, seed: options.seed }),
+      })
+      .apply(label),
+  ) as tf.SymbolicTensor;
   const joined = tf.layers.multiply().apply([z, embedded]) as tf.SymbolicTensor;
   const image = buildDcganGenerator(options).apply(joined) as tf.SymbolicTensor;
   return tf.model({ inputs: [z, label], outputs: image, name: 'generator' });
@@ -158,7 +161,13 @@ export function buildCganDiscriminator(options: BuildOptions): tf.LayersModel {
   const [h, w, c] = options.imageShape;
   const image = tf.input({ shape: [h, w, c], name: 'image' });
   const label = tf.input({ shape: [1], name: 'label', dtype: 'int32' });
-  const embedded = tf.layers.embedding({ inputDim: CLASSES, outputDim: h * w, embeddingsInitializer: tf.initializers.randomUniform({ minval: -0.05, maxval: 0.05, seed: options.seed }) }).apply(label) as tf.SymbolicTensor;
+  const embedded = tf.layers
+    .embedding({
+      inputDim: CLASSES,
+      outputDim: h * w,
+      embeddingsInitializer: tf.initializers.randomUniform({ minval: -0.05, maxval: 0.05, seed: options.seed }),
+    })
+    .apply(label) as tf.SymbolicTensor;
   const labelMap = tf.layers.reshape({ targetShape: [h, w, 1] }).apply(embedded) as tf.SymbolicTensor;
   const stacked = tf.layers.concatenate({ axis: -1 }).apply([image, labelMap]) as tf.SymbolicTensor;
   const shape: ImageShape = [h, w, c + 1];

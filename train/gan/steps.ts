@@ -112,7 +112,13 @@ export function discriminatorStep(
   optimizer: tf.Optimizer,
   images: tf.Tensor | tf.Tensor[],
   label: 0 | 1,
-  { vars = trainableVariables(discriminator), classes, classWeight = 1, classTarget = 'match', smoothing = 0 }: StepOptions & { readonly smoothing?: number } = {},
+  {
+    vars = trainableVariables(discriminator),
+    classes,
+    classWeight = 1,
+    classTarget = 'match',
+    smoothing = 0,
+  }: StepOptions & { readonly smoothing?: number } = {},
 ): StepResult {
   const target = label === 1 ? 1 - smoothing : 0;
   return tf.tidy(() => {

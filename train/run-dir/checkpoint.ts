@@ -77,7 +77,9 @@ export async function loadCheckpoint(path: string): Promise<Checkpoint> {
   if (header.version !== FORMAT_VERSION) throw new Error(`${path}: checkpoint format ${header.version}, expected ${FORMAT_VERSION}`);
   let offset = 8 + headerLength;
   const groups: TensorGroups = {};
-  const total = Object.values(header.groups).flat().reduce((s, { shape }) => s + 4 * shape.reduce((a, b) => a * b, 1), 0);
+  const total = Object.values(header.groups)
+    .flat()
+    .reduce((s, { shape }) => s + 4 * shape.reduce((a, b) => a * b, 1), 0);
   if (offset + total !== buf.length) {
     throw new Error(`${path}: checkpoint has ${buf.length - offset} tensor bytes, header describes ${total}`);
   }

@@ -67,14 +67,37 @@ export interface FidRecord {
 export function curvesSvg(records: readonly MetricRecord[], resets: readonly number[] = [], fids: readonly FidRecord[] = []): string {
   const xs = records.map((r) => r.iteration);
   const body = [
-    panel(0, 'Losses', xs, [
-      { label: 'discriminator', color: '#1f77b4', values: records.map((r) => r.dLoss) },
-      { label: 'generator', color: '#d62728', values: records.map((r) => r.gLoss) },
-    ], undefined, resets),
-    panel(PANEL_H, 'Discriminator accuracy (%)', xs, [{ label: 'accuracy', color: '#2ca02c', values: records.map((r) => 100 * r.dAccuracy) }], [0, 100], resets),
+    panel(
+      0,
+      'Losses',
+      xs,
+      [
+        { label: 'discriminator', color: '#1f77b4', values: records.map((r) => r.dLoss) },
+        { label: 'generator', color: '#d62728', values: records.map((r) => r.gLoss) },
+      ],
+      undefined,
+      resets,
+    ),
+    panel(
+      PANEL_H,
+      'Discriminator accuracy (%)',
+      xs,
+      [{ label: 'accuracy', color: '#2ca02c', values: records.map((r) => 100 * r.dAccuracy) }],
+      [0, 100],
+      resets,
+    ),
   ];
   if (fids.length > 0) {
-    body.push(panel(2 * PANEL_H, 'Classifier-FID (lower is better)', fids.map((f) => f.iteration), [{ label: 'FID', color: '#9467bd', values: fids.map((f) => f.fid) }], undefined, resets));
+    body.push(
+      panel(
+        2 * PANEL_H,
+        'Classifier-FID (lower is better)',
+        fids.map((f) => f.iteration),
+        [{ label: 'FID', color: '#9467bd', values: fids.map((f) => f.fid) }],
+        undefined,
+        resets,
+      ),
+    );
   }
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${body.length * PANEL_H}" font-family="DejaVu Sans, sans-serif">
 <rect width="100%" height="100%" fill="white"/>

@@ -123,6 +123,18 @@ export async function appendMetrics(runDir: string, line: MetricsLine): Promise<
 }
 
 /** Writes the run's `config.json`: the config, the data set it ran on, the backend, and run facts. */
-export async function writeRunConfig(runDir: string, config: TrainConfig, dataset: Dataset, backend: string, extra: Record<string, unknown> = {}): Promise<void> {
-  await writeJsonAtomic(join(runDir, RUN_FILES.config), { ...config, dataSource: dataset.source, imageShape: [dataset.height, dataset.width, 1], backend, ...extra });
+export async function writeRunConfig(
+  runDir: string,
+  config: TrainConfig,
+  dataset: Dataset,
+  backend: string,
+  extra: Record<string, unknown> = {},
+): Promise<void> {
+  await writeJsonAtomic(join(runDir, RUN_FILES.config), {
+    ...config,
+    dataSource: dataset.source,
+    imageShape: [dataset.height, dataset.width, 1],
+    backend,
+    ...extra,
+  });
 }

@@ -49,7 +49,8 @@ export async function loadLayersModelFile(modelJsonPath: string): Promise<tf.Lay
     throw new Error(`${modelJsonPath}: ${e.code ? `cannot read (${e.code})` : `invalid JSON (${e.message})`}`);
   }
   if (!json || typeof json !== 'object' || !json.modelTopology) throw new Error(`${modelJsonPath}: no modelTopology: not a tfjs layers model.json`);
-  if (json.format && json.format !== 'layers-model') throw new Error(`${modelJsonPath}: format '${json.format}' is not a layers model (expected 'layers-model')`);
+  if (json.format && json.format !== 'layers-model')
+    throw new Error(`${modelJsonPath}: format '${json.format}' is not a layers model (expected 'layers-model')`);
   if (!Array.isArray(json.weightsManifest)) throw new Error(`${modelJsonPath}: weightsManifest is missing or not an array`);
   const specs: tf.io.WeightsManifestEntry[] = [];
   const buffers: Uint8Array[] = [];
@@ -59,17 +60,21 @@ export async function loadLayersModelFile(modelJsonPath: string): Promise<tf.Lay
     for (const w of group.weights) {
       if (w.quantization) throw new Error(`${modelJsonPath}: weight '${w.name}' is quantized, which is not supported`);
       const bytes = DTYPE_BYTES[w.dtype];
-      if (bytes === undefined) throw new Error(`${modelJsonPath}: weight '${w.name}' has unknown dtype '${w.dtype}' (expected ${Object.keys(DTYPE_BYTES).join(', ')})`);
-      if (!Array.isArray(w.shape) || !w.shape.every((d) => Number.isInteger(d) && d >= 0)) throw new Error(`${modelJsonPath}: weight '${w.name}' has an invalid shape ${JSON.stringify(w.shape)}`);
+      if (bytes === undefined)
+        throw new Error(`${modelJsonPath}: weight '${w.name}' has unknown dtype '${w.dtype}' (expected ${Object.keys(DTYPE_BYTES).join(', ')})`);
+      if (!Array.isArray(w.shape) || !w.shape.every((d) => Number.isInteger(d) && d >= 0))
+        throw new Error(`${modelJsonPath}: weight '${w.name}' has an invalid shape ${JSON.stringify(w.shape)}`);
       expected += bytes * w.shape.reduce((a, b) => a * b, 1);
       specs.push(w as tf.io.WeightsManifestEntry);
     }
     const parts: Uint8Array[] = [];
     for (const p of group.paths) {
       const file = resolve(dirname(modelJsonPath), p);
-      parts.push(await readFile(file).catch((err: NodeJS.ErrnoException) => {
-        throw new Error(`${file}: cannot read weight file listed in ${modelJsonPath} (${err.code ?? err.message})`);
-      }));
+      parts.push(
+        await readFile(file).catch((err: NodeJS.ErrnoException) => {
+          throw new Error(`${file}: cannot read weight file listed in ${modelJsonPath} (${err.code ?? err.message})`);
+        }),
+      );
     }
     const actual = parts.reduce((s, b) => s + b.length, 0);
     if (actual !== expected) {

@@ -164,7 +164,18 @@ function backpropInputStride1(g: Geometry, dy: tf.TensorInfo, filter: tf.TensorI
     return run('Conv2D', {
       inputs: { x: dy, filter: flipped },
       backend,
-      attrs: { strides: 1, pad: [[0, 0], [pads[0]!, pads[1]!], [pads[2]!, pads[3]!], [0, 0]], dataFormat: 'NHWC', dilations: 1, dimRoundingMode: undefined } as unknown as tf.NamedAttrMap,
+      attrs: {
+        strides: 1,
+        pad: [
+          [0, 0],
+          [pads[0]!, pads[1]!],
+          [pads[2]!, pads[3]!],
+          [0, 0],
+        ],
+        dataFormat: 'NHWC',
+        dilations: 1,
+        dimRoundingMode: undefined,
+      } as unknown as tf.NamedAttrMap,
     });
   } finally {
     wasm.disposeData(flipped.dataId);

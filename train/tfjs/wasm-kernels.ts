@@ -55,7 +55,10 @@ function explicitTransposeMatMul(original: KernelFunc, transpose: KernelFunc): K
 /** Tanh through the vectorised Sigmoid kernel: 2 * sigmoid(2x) - 1. */
 function tanhViaSigmoid(kernels: Record<'Sigmoid' | 'Multiply' | 'Sub', KernelFunc>): KernelFunc {
   return ({ inputs, backend }) => {
-    const wasm = backend as unknown as WasmBackend & { makeOutput(shape: number[], dtype: string): tf.TensorInfo; typedArrayFromHeap(t: tf.TensorInfo): Float32Array };
+    const wasm = backend as unknown as WasmBackend & {
+      makeOutput(shape: number[], dtype: string): tf.TensorInfo;
+      typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
+    };
     const { x } = inputs as { x: tf.TensorInfo };
     const scalar = (v: number): tf.TensorInfo => {
       const t = wasm.makeOutput([], 'float32');
@@ -84,7 +87,10 @@ function tanhViaSigmoid(kernels: Record<'Sigmoid' | 'Multiply' | 'Sub', KernelFu
  * (the conditional GAN's label embeddings). out[ids[i]] += x[i], straight on the WASM heap.
  */
 const unsortedSegmentSum: KernelFunc = ({ inputs, backend, attrs }) => {
-  const wasm = backend as unknown as WasmBackend & { makeOutput(shape: number[], dtype: string): tf.TensorInfo; typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array };
+  const wasm = backend as unknown as WasmBackend & {
+    makeOutput(shape: number[], dtype: string): tf.TensorInfo;
+    typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array;
+  };
   const { x, segmentIds } = inputs as { x: tf.TensorInfo; segmentIds: tf.TensorInfo };
   const { numSegments } = attrs as unknown as { numSegments: number };
   if (x.dtype !== 'float32') throw new Error(`UnsortedSegmentSum on WASM supports float32, received ${x.dtype}`);

@@ -142,7 +142,14 @@ async function start(): Promise<Ganforge> {
       const label = document.createElement('label');
       label.htmlFor = `z${i}`;
       label.textContent = `z${i}`;
-      const input = Object.assign(document.createElement('input'), { type: 'range', id: `z${i}`, min: '-3', max: '3', step: '0.05', value: String(latents[i]!.toFixed(2)) });
+      const input = Object.assign(document.createElement('input'), {
+        type: 'range',
+        id: `z${i}`,
+        min: '-3',
+        max: '3',
+        step: '0.05',
+        value: String(latents[i]!.toFixed(2)),
+      });
       const value = Object.assign(document.createElement('output'), { htmlFor: `z${i}`, value: input.value });
       input.addEventListener('input', () => {
         latents[i] = Number(input.value);
@@ -181,7 +188,8 @@ async function start(): Promise<Ganforge> {
   });
   select.addEventListener('change', () => void api.generate(Number($<HTMLInputElement>('seed').value) || 0));
   digitSelect.addEventListener('change', () => void api.generate(Number($<HTMLInputElement>('seed').value) || 0));
-  $('runtime').textContent = `Runtime: onnxruntime-web on ${backend === 'webgpu' ? 'WebGPU' : `WASM, ${threads} thread${threads > 1 ? 's' : ''}${crossOriginIsolated ? '' : ' (page not cross-origin isolated)'}`}.`;
+  $('runtime').textContent =
+    `Runtime: onnxruntime-web on ${backend === 'webgpu' ? 'WebGPU' : `WASM, ${threads} thread${threads > 1 ? 's' : ''}${crossOriginIsolated ? '' : ' (page not cross-origin isolated)'}`}.`;
   await api.generate(Number(new URLSearchParams(location.search).get('seed') ?? randomSeed()) >>> 0);
   return api;
 }

@@ -60,7 +60,9 @@ class Converter {
    */
   convertModel(model: tf.LayersModel, inputs: TensorRef[]): TensorRef[] {
     const known = new Map<number, TensorRef>();
-    model.inputs.forEach((t, i) => known.set(t.id, inputs[i]!));
+    model.inputs.forEach((t, i) => {
+      known.set(t.id, inputs[i]!);
+    });
     const pending = new Set<InternalNode>();
     const owner = new Map<InternalNode, tf.layers.Layer>();
     for (const layer of model.layers) {
@@ -79,8 +81,14 @@ class Converter {
         pending.delete(node);
         progress = true;
         const layer = owner.get(node)!;
-        const outs = this.convertLayer(layer, node, node.inputTensors.map((t) => known.get(t.id)!));
-        node.outputTensors.forEach((t, i) => known.set(t.id, outs[i]!));
+        const outs = this.convertLayer(
+          layer,
+          node,
+          node.inputTensors.map((t) => known.get(t.id)!),
+        );
+        node.outputTensors.forEach((t, i) => {
+          known.set(t.id, outs[i]!);
+        });
       }
     }
     if (!done()) throw new Error(`Model '${model.name}': its outputs cannot be reached from its inputs`);

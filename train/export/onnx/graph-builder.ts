@@ -54,7 +54,11 @@ function valueInfo({ name, dataType, dims }: ValueSpec): ValueInfoProto {
         case: 'tensorType',
         value: {
           elemType: dataType,
-          shape: { dim: dims.map((d) => ({ value: typeof d === 'number' ? { case: 'dimValue' as const, value: BigInt(d) } : { case: 'dimParam' as const, value: d } })) },
+          shape: {
+            dim: dims.map((d) => ({
+              value: typeof d === 'number' ? { case: 'dimValue' as const, value: BigInt(d) } : { case: 'dimParam' as const, value: d },
+            })),
+          },
         },
       },
     }),

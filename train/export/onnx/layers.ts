@@ -89,7 +89,9 @@ const ACTIVATIONS: Record<string, (g: GraphBuilder, x: string) => string> = {
 
 /** Applies a tfjs activation by its config name (camelCase or snake_case). */
 export function activation(ctx: LayerContext, name: unknown, x: string): string {
-  const key = String(name ?? 'linear').replace(/_/g, '').toLowerCase();
+  const key = String(name ?? 'linear')
+    .replace(/_/g, '')
+    .toLowerCase();
   const normalised = key === 'gelunew' ? 'gelu_new' : key;
   const f = ACTIVATIONS[normalised];
   if (!f) throw unsupported(ctx.layer, 'activation', name, Object.keys(ACTIVATIONS).join(', '));
@@ -129,7 +131,10 @@ function staticSpatial(ctx: LayerContext, x: TensorRef): [number, number] {
 }
 
 /** What Conv2D and Conv2DTranspose share: NCHW input, checked attributes, weights as ONNX inputs. */
-function convSetup(ctx: LayerContext, inputs: TensorRef[]): { x: TensorRef; onnxInputs: string[]; kh: number; kw: number; sh: number; sw: number; h: number; w: number } {
+function convSetup(
+  ctx: LayerContext,
+  inputs: TensorRef[],
+): { x: TensorRef; onnxInputs: string[]; kh: number; kw: number; sh: number; sw: number; h: number; w: number } {
   const x = ctx.channelsFirst(only(inputs, ctx));
   checkChannelsLast(ctx);
   const { layer, config, g } = ctx;
@@ -152,7 +157,12 @@ const conv2d: LayerConverter = (ctx, inputs) => {
   const same = ctx.config.padding === 'same';
   const [t, b] = same ? samePads(h, kh, sh, dh) : [0, 0];
   const [l, r] = same ? samePads(w, kw, sw, dw) : [0, 0];
-  const y = ctx.g.op('Conv', onnxInputs, { kernel_shape: ints([kh, kw]), strides: ints([sh, sw]), dilations: ints([dh, dw]), pads: ints([t, l, b, r]), group: int(1) }, ctx.layer.name);
+  const y = ctx.g.op(
+    'Conv',
+    onnxInputs,
+    { kernel_shape: ints([kh, kw]), strides: ints([sh, sw]), dilations: ints([dh, dw]), pads: ints([t, l, b, r]), group: int(1) },
+    ctx.layer.name,
+  );
   return [{ name: activation(ctx, ctx.config.activation, y), shape: ctx.outputShapes[0]!, layout: 'nchw' }];
 };
 
@@ -173,7 +183,13 @@ const conv2dTranspose: LayerConverter = (ctx, inputs) => {
   const y = ctx.g.op(
     'ConvTranspose',
     onnxInputs,
-    { kernel_shape: ints([kh, kw]), strides: ints([sh, sw]), pads: ints([ph.begin, pw.begin, ph.end, pw.end]), output_padding: ints([ph.extra, pw.extra]), group: int(1) },
+    {
+      kernel_shape: ints([kh, kw]),
+      strides: ints([sh, sw]),
+      pads: ints([ph.begin, pw.begin, ph.end, pw.end]),
+      output_padding: ints([ph.extra, pw.extra]),
+      group: int(1),
+    },
     ctx.layer.name,
   );
   return [{ name: activation(ctx, ctx.config.activation, y), shape: outShape, layout: 'nchw' }];
@@ -212,7 +228,13 @@ const batchNorm: LayerConverter = (ctx, inputs) => {
   const variance = ws[i++]!.data;
   const y = g.op(
     'BatchNormalization',
-    [x.name, g.floats(`${layer.name}/gamma`, gamma, [channels]), g.floats(`${layer.name}/beta`, beta, [channels]), g.floats(`${layer.name}/moving_mean`, mean, [channels]), g.floats(`${layer.name}/moving_variance`, variance, [channels])],
+    [
+      x.name,
+      g.floats(`${layer.name}/gamma`, gamma, [channels]),
+      g.floats(`${layer.name}/beta`, beta, [channels]),
+      g.floats(`${layer.name}/moving_mean`, mean, [channels]),
+      g.floats(`${layer.name}/moving_variance`, variance, [channels]),
+    ],
     { epsilon: Number(config.epsilon ?? 1e-3) },
     layer.name,
   );
@@ -228,9 +250,10 @@ const upSampling2d: LayerConverter = (ctx, inputs) => {
   if (interpolation !== 'nearest' && interpolation !== 'bilinear') throw unsupported(layer, 'interpolation', interpolation, "'nearest' or 'bilinear'");
   const scales = x.layout === 'nchw' ? [1, 1, sh, sw] : [1, sh, sw, 1];
   // tfjs resizes with alignCorners = halfPixelCenters = false: ONNX's 'asymmetric' with floor.
-  const attrs: Record<string, AttrValue> = interpolation === 'nearest'
-    ? { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }
-    : { mode: 'linear', coordinate_transformation_mode: 'asymmetric' };
+  const attrs: Record<string, AttrValue> =
+    interpolation === 'nearest'
+      ? { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }
+      : { mode: 'linear', coordinate_transformation_mode: 'asymmetric' };
   const y = g.op('Resize', [x.name, '', g.floats(`${layer.name}/scales`, scales, [4])], attrs, layer.name);
   return [same(x, y, ctx.outputShapes[0]!)];
 };
@@ -257,9 +280,10 @@ const leakyRelu: LayerConverter = (ctx, inputs) => {
 const relu: LayerConverter = (ctx, inputs) => {
   const x = only(inputs, ctx);
   const max = ctx.config.maxValue;
-  const y = max === null || max === undefined
-    ? ctx.g.op('Relu', [x.name], {}, ctx.layer.name)
-    : ctx.g.op('Clip', [x.name, ctx.g.floats('zero', [0], []), ctx.g.floats(`${ctx.layer.name}/max`, [Number(max)], [])], {}, ctx.layer.name);
+  const y =
+    max === null || max === undefined
+      ? ctx.g.op('Relu', [x.name], {}, ctx.layer.name)
+      : ctx.g.op('Clip', [x.name, ctx.g.floats('zero', [0], []), ctx.g.floats(`${ctx.layer.name}/max`, [Number(max)], [])], {}, ctx.layer.name);
   return [same(x, y)];
 };
 
@@ -285,13 +309,15 @@ function commonLayout(ctx: LayerContext, inputs: TensorRef[]): TensorRef[] {
   return allFirst ? inputs : inputs.map(ctx.channelsLast);
 }
 
-const merge = (op: 'Add' | 'Mul'): LayerConverter => (ctx, inputs) => {
-  if (inputs.length < 2) throw unsupported(ctx.layer, 'input count', inputs.length, 'at least 2');
-  const xs = commonLayout(ctx, inputs);
-  let y = xs[0]!.name;
-  for (const t of xs.slice(1)) y = ctx.g.op(op, [y, t.name], {}, ctx.layer.name);
-  return [{ name: y, shape: ctx.outputShapes[0]!, layout: xs[0]!.layout }];
-};
+const merge =
+  (op: 'Add' | 'Mul'): LayerConverter =>
+  (ctx, inputs) => {
+    if (inputs.length < 2) throw unsupported(ctx.layer, 'input count', inputs.length, 'at least 2');
+    const xs = commonLayout(ctx, inputs);
+    let y = xs[0]!.name;
+    for (const t of xs.slice(1)) y = ctx.g.op(op, [y, t.name], {}, ctx.layer.name);
+    return [{ name: y, shape: ctx.outputShapes[0]!, layout: xs[0]!.layout }];
+  };
 
 const concatenate: LayerConverter = (ctx, inputs) => {
   const xs = commonLayout(ctx, inputs);
@@ -301,7 +327,12 @@ const concatenate: LayerConverter = (ctx, inputs) => {
   if (axis === 0) throw unsupported(ctx.layer, 'axis', ctx.config.axis, 'a non-batch axis');
   // Channels-last axis -> channels-first axis for rank-4 tensors kept in NCHW.
   if (xs[0]!.layout === 'nchw') axis = [0, 2, 3, 1][axis]!;
-  const y = ctx.g.op('Concat', xs.map((t) => t.name), { axis: int(axis) }, ctx.layer.name);
+  const y = ctx.g.op(
+    'Concat',
+    xs.map((t) => t.name),
+    { axis: int(axis) },
+    ctx.layer.name,
+  );
   return [{ name: y, shape: ctx.outputShapes[0]!, layout: xs[0]!.layout }];
 };
 
