@@ -1,4 +1,5 @@
 import { commandHelp, runCommand, type Command } from '../lib/cli/command.ts';
+import { expectedMessage } from '../shared/expected.ts';
 import { COMMANDS } from './commands.ts';
 
 /** `ganforge <command> [flags]`: the one executable; `ganforge --help` lists the commands. */
@@ -30,7 +31,7 @@ async function main(argv: string[]): Promise<void> {
     );
     return;
   }
-  console.error(`error: Expected one of ${Object.keys(COMMANDS).join(', ')} for the command but received '${name}' (ganforge --help lists them)`);
+  console.error(`error: ${expectedMessage(`one of ${Object.keys(COMMANDS).join(', ')}`, 'the command', name)} (ganforge --help lists them)`);
   process.exitCode = 1;
 }
 

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { cycleLabels, feedRecord, GENERATOR_IO, generatorFeeds, isConditional, isGenerator } from '../shared/generator.ts';
+import { CLASSIFIER_IO, DIGIT_CLASSES } from '../shared/classifier.ts';
 import type { ClassifierManifest } from '../shared/manifest.ts';
 import { classCoverage, fitFeatures, frechetDistance, inceptionScore, perClassAccuracy, type GaussianFit } from '../shared/metrics.ts';
 import { Prng, sampleLatents } from '../shared/prng.ts';
@@ -49,14 +50,14 @@ export async function classify(
 ): Promise<{ probs: Float32Array; features: Float32Array }> {
   const [, h, w] = ctx.manifest.inputs[0]!.shape as [unknown, number, number];
   const featureSize = ctx.manifest.outputs[1]!.shape[1] as number;
-  const probs = new Float32Array(n * 10);
+  const probs = new Float32Array(n * DIGIT_CLASSES);
   const features = new Float32Array(n * featureSize);
   for (let start = 0; start < n; start += BATCH) {
     const count = Math.min(BATCH, n - start);
     const x = new ort.Tensor('float32', images.subarray(start * h * w, (start + count) * h * w), [count, h, w, 1]);
-    const out = await ctx.classifier.run({ image: x });
-    probs.set(out.probs!.data as Float32Array, start * 10);
-    features.set(out.features!.data as Float32Array, start * featureSize);
+    const out = await ctx.classifier.run({ [CLASSIFIER_IO.image]: x });
+    probs.set(out[CLASSIFIER_IO.probs]!.data as Float32Array, start * DIGIT_CLASSES);
+    features.set(out[CLASSIFIER_IO.features]!.data as Float32Array, start * featureSize);
   }
   return { probs, features };
 }
@@ -87,14 +88,14 @@ export async function scoreImages(
 ): Promise<Evaluation> {
   const { probs, features } = await classify(ctx, images, n);
   const featureSize = ctx.manifest.outputs[1]!.shape[1] as number;
-  const coverage = classCoverage(probs, n, 10);
+  const coverage = classCoverage(probs, n, DIGIT_CLASSES);
   const perClass = meta.labels ? perClassAccuracy(probs, meta.labels) : undefined;
   return {
     target: meta.target,
     samples: n,
     seed: meta.seed,
     fid: frechetDistance(fitFeatures(features, n, featureSize), ctx.heldOutFit),
-    inceptionScore: inceptionScore(probs, n, 10),
+    inceptionScore: inceptionScore(probs, n, DIGIT_CLASSES),
     classHistogram: coverage.histogram,
     confidentShare: coverage.confident,
     ...(perClass ? { perClassAccuracy: perClass } : {}),

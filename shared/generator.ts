@@ -4,13 +4,14 @@
  * evaluation, the exporter and the tests all use this file. Platform-free: feeds are plain typed arrays
  * that each runtime wraps in its own tensor type.
  */
+import { DIGIT_CLASSES } from './classifier.ts';
 import type { TensorSpec } from './tensor-spec.ts';
 
 /** Graph input and output names of every exported generator. */
 export const GENERATOR_IO = { latent: 'latent', label: 'label', image: 'image' } as const;
 
-/** Digit classes of conditional generators. */
-export const CLASSES = 10;
+/** Digit classes of conditional generators: the classifier's digits. */
+export const CLASSES = DIGIT_CLASSES;
 
 /** The part of a manifest (or of a graph's metadata) the contract reads. */
 export interface GeneratorInterface {

@@ -3,6 +3,8 @@
  * shade every pixel identically.
  */
 
+import { expected } from './expected.ts';
+
 /** Options for {@link layoutGrid}. */
 export interface GridOptions {
   /** Columns; default: the smallest count that makes a near-square grid. */
@@ -40,7 +42,7 @@ export function toGray(x: number): number {
  */
 export function layoutGrid(pixels: ArrayLike<number>, n: number, height: number, width: number, options: GridOptions = {}): GrayImage {
   if (pixels.length !== n * height * width) {
-    throw new RangeError(`Expected ${n * height * width} pixels for ${n} images of ${height}x${width} but received ${pixels.length}`);
+    throw expected(`${n * height * width} pixels`, `${n} images of ${height}x${width}`, pixels.length);
   }
   const cols = Math.min(options.cols ?? defaultColumns(n), n);
   const rows = Math.ceil(n / cols);

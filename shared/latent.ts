@@ -2,6 +2,7 @@
  * Latent-space walks, platform-free: the server's /interpolate and the web demo's animation use this one
  * implementation, so they show the same frames.
  */
+import { expected } from './expected.ts';
 import { sampleLatents } from './prng.ts';
 
 /**
@@ -30,7 +31,7 @@ export function slerp(a: Float32Array, b: Float32Array, t: number, out = new Flo
 
 /** `steps` latents walking from the first latent of seed `from` to that of seed `to` (both included). */
 export function latentWalk(from: number, to: number, steps: number, latentDim: number): Float32Array {
-  if (!Number.isInteger(steps) || steps < 2) throw new RangeError(`Expected integer >= 2 for steps but received ${steps}`);
+  if (!Number.isInteger(steps) || steps < 2) throw expected('integer >= 2', 'steps', steps);
   const a = sampleLatents(from, 1, latentDim);
   const b = sampleLatents(to, 1, latentDim);
   const out = new Float32Array(steps * latentDim);

@@ -3,6 +3,8 @@
  * them, and a classifier Inception Score. Everything in float64.
  */
 
+import { expected } from './expected.ts';
+
 /** Mean and covariance of n rows of d features (row-major). */
 export interface GaussianFit {
   readonly d: number;
@@ -14,8 +16,8 @@ export interface GaussianFit {
 
 /** Fits mean and covariance to rows of features. */
 export function fitFeatures(features: ArrayLike<number>, n: number, d: number): GaussianFit {
-  if (features.length !== n * d) throw new RangeError(`Expected ${n * d} feature values for ${n} rows of ${d} but received ${features.length}`);
-  if (n < 2) throw new RangeError(`Expected at least 2 rows to fit a covariance but received ${n}`);
+  if (features.length !== n * d) throw expected(`${n * d} feature values`, `${n} rows of ${d}`, features.length);
+  if (n < 2) throw expected('at least 2 rows', 'a covariance fit', n);
   const mean = new Float64Array(d);
   for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j]! += features[i * d + j]!;
   for (let j = 0; j < d; j++) mean[j]! /= n;
@@ -130,7 +132,7 @@ export function frechetDistance(a: GaussianFit, b: GaussianFit): number {
 
 /** Inception Score from class probabilities (n rows of k): exp(mean KL(p(y|x) || p(y))). */
 export function inceptionScore(probs: ArrayLike<number>, n: number, k: number): number {
-  if (probs.length !== n * k) throw new RangeError(`Expected ${n * k} probabilities for ${n} rows of ${k} but received ${probs.length}`);
+  if (probs.length !== n * k) throw expected(`${n * k} probabilities`, `${n} rows of ${k}`, probs.length);
   const marginal = new Float64Array(k);
   for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) marginal[j]! += probs[i * k + j]! / n;
   let kl = 0;
@@ -167,7 +169,7 @@ export function perClassAccuracy(probs: ArrayLike<number>, labels: ArrayLike<num
     let best = 0;
     for (let j = 1; j < k; j++) if (probs[i * k + j]! > probs[i * k + best]!) best = j;
     const label = labels[i]!;
-    if (!Number.isInteger(label) || label < 0 || label >= k) throw new Error(`Expected labels between 0 and ${k - 1} but received ${label} at ${i}`);
+    if (!Number.isInteger(label) || label < 0 || label >= k) throw expected(`integer between 0 and ${k - 1}`, `label ${i}`, label);
     counts[label]!++;
     if (best === label) hits[label]!++;
   }

@@ -17,12 +17,14 @@ export interface PrngState {
   readonly spare: number | null;
 }
 
+import { expected } from './expected.ts';
+
 const UINT32_MAX = 0xffffffff;
 
 /** Throws unless `seed` is an integer in [0, 2^32 - 1]. */
 export function assertSeed(seed: unknown, name = 'seed'): asserts seed is number {
   if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed > UINT32_MAX) {
-    throw new RangeError(`Expected integer between 0 and ${UINT32_MAX} for ${name} but received ${JSON.stringify(seed)}`);
+    throw expected(`integer between 0 and ${UINT32_MAX}`, name, typeof seed === 'number' || typeof seed === 'string' ? seed : JSON.stringify(seed));
   }
 }
 
@@ -85,7 +87,7 @@ export class Prng {
   /** A uniform integer in [0, n), without modulo bias. */
   nextInt(n: number): number {
     if (!Number.isInteger(n) || n < 1 || n > 4294967296) {
-      throw new RangeError(`Expected integer between 1 and 4294967296 for n but received ${n}`);
+      throw expected('integer between 1 and 4294967296', 'n', n);
     }
     const limit = 4294967296 - (4294967296 % n);
     let x = this.nextUint32();

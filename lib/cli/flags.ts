@@ -165,9 +165,7 @@ export function parseFlags<T extends FlagTable>(
   const p = options.positionals;
   if (p && !help && (positionals.length < p.min || positionals.length > p.max)) {
     const count = p.min === p.max ? `${p.min}` : `${p.min} to ${p.max}`;
-    throw new Error(
-      `Expected ${count} argument${p.max === 1 ? '' : 's'} (${p.names}) but received ${positionals.length}${positionals.length ? `: ${positionals.join(' ')}` : ''}`,
-    );
+    throw expected(`${count} argument${p.max === 1 ? '' : 's'}`, p.names, positionals.length ? positionals.join(' ') : undefined);
   }
   return { values: values as FlagValues<T>, given, positionals, help };
 }

@@ -163,5 +163,5 @@ test('per-class accuracy counts, per requested digit, the samples the classifier
   assert.equal(acc[5], 1);
   assert.equal(acc[0], 0);
   assert.ok(Number.isNaN(acc[9]), 'no samples asked for 9: NaN, not a misleading 0');
-  assert.throws(() => perClassAccuracy(probs, Int32Array.from([3, 3, 5, 10])), /Expected labels between 0 and 9 but received 10 at 3/);
+  assert.throws(() => perClassAccuracy(probs, Int32Array.from([3, 3, 5, 10])), /Expected integer between 0 and 9 for label 3 but received 10/);
 });

@@ -35,11 +35,11 @@ test('the import rules fail on each kind of violation, naming the rule and the f
     'shared/leaky.ts': "import { readFileSync } from 'node:fs';\nexport const x = readFileSync;\n",
     'lib/heavy.ts': "import * as ort from 'onnxruntime-node';\nexport const y = ort;\n",
     'serve/route.ts': "import { z } from '../train/model.ts';\nimport * as tf from '@tensorflow/tfjs';\nexport const r = [z, tf];\n",
-    'train/model.ts': "export const z = 1;\n",
+    'train/model.ts': 'export const z = 1;\n',
     'eval/score.ts': "import { z } from '../train/model.ts';\nexport const s = z;\n",
     'web-demo/src/page.ts': "import { join } from 'node:path';\nimport sharp from 'sharp';\nexport const p = [join, sharp];\n",
     'train/export/onnx/convert.ts': "import { z } from '../../gan/models.ts';\nexport const c = z;\n",
-    'train/gan/models.ts': "export const z = 2;\n",
+    'train/gan/models.ts': 'export const z = 2;\n',
     'train/a.ts': "import { b } from './b.ts';\nexport const a = () => b;\n",
     'train/b.ts': "import { a } from './a.ts';\nexport const b = () => a;\n",
     'train/stale.ts': "import { gone } from './moved-away.ts';\nexport const s = gone;\n",
@@ -66,7 +66,8 @@ test('the import rules pass on code that keeps them', async () => {
     'shared/pure.ts': 'export const double = (x: number): number => 2 * x;\n',
     'lib/io.ts': "import { readFile } from 'node:fs/promises';\nimport { double } from '../shared/pure.ts';\nexport const io = [readFile, double];\n",
     'train/model.ts': "import * as tf from '@tensorflow/tfjs';\nimport { io } from '../lib/io.ts';\nexport const m = [tf, io];\n",
-    'serve/route.ts': "import sharp from 'sharp';\nimport * as ort from 'onnxruntime-node';\nimport { double } from '../shared/pure.ts';\nexport const r = [sharp, ort, double];\n",
+    'serve/route.ts':
+      "import sharp from 'sharp';\nimport * as ort from 'onnxruntime-node';\nimport { double } from '../shared/pure.ts';\nexport const r = [sharp, ort, double];\n",
     'bin/train.ts': "import { m } from '../train/model.ts';\nconsole.log(m.length);\n",
   });
   const { status, out } = depcruise(dir);
@@ -86,7 +87,7 @@ async function biome(files: Record<string, string>): Promise<{ status: number | 
 test('the format and lint check fails on misformatted code and on lint errors, naming them', async () => {
   const bad = await biome({
     'src/ugly.ts': 'export function f(a:number){return a}\n',
-    'src/sloppy.ts': "export function g(a: number): boolean {\n  debugger;\n  return a == 1;\n}\n",
+    'src/sloppy.ts': 'export function g(a: number): boolean {\n  debugger;\n  return a == 1;\n}\n',
   });
   assert.notEqual(bad.status, 0, bad.out);
   assert.match(bad.out, /src\/ugly\.ts format/);

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { CLASSIFIER_IO, DIGIT_CLASSES } from '../../shared/classifier.ts';
 import { Prng } from '../../shared/prng.ts';
 import { glorotSeeder } from '../tfjs/seeded-init.ts';
 import { gatherImages, splitIndices, type Dataset } from '../../lib/data.ts';
@@ -41,7 +42,7 @@ export const FEATURES = 128;
  */
 export function buildClassifier(imageShape: readonly [number, number, number], seed: number): { train: tf.LayersModel; export: tf.LayersModel } {
   const init = glorotSeeder(seed);
-  const input = tf.input({ shape: [...imageShape], name: 'image' });
+  const input = tf.input({ shape: [...imageShape], name: CLASSIFIER_IO.image });
   let x = input as tf.SymbolicTensor;
   for (const [filters, strides] of [
     [32, 1],
@@ -52,8 +53,12 @@ export function buildClassifier(imageShape: readonly [number, number, number], s
     x = tf.layers.conv2d({ filters, kernelSize: 3, strides, padding: 'same', activation: 'relu', kernelInitializer: init() }).apply(x) as tf.SymbolicTensor;
   }
   x = tf.layers.flatten().apply(x) as tf.SymbolicTensor;
-  const features = tf.layers.dense({ units: FEATURES, activation: 'relu', kernelInitializer: init(), name: 'features' }).apply(x) as tf.SymbolicTensor;
-  const probs = tf.layers.dense({ units: 10, activation: 'softmax', kernelInitializer: init(), name: 'probs' }).apply(features) as tf.SymbolicTensor;
+  const features = tf.layers
+    .dense({ units: FEATURES, activation: 'relu', kernelInitializer: init(), name: CLASSIFIER_IO.features })
+    .apply(x) as tf.SymbolicTensor;
+  const probs = tf.layers
+    .dense({ units: DIGIT_CLASSES, activation: 'softmax', kernelInitializer: init(), name: CLASSIFIER_IO.probs })
+    .apply(features) as tf.SymbolicTensor;
   return {
     train: tf.model({ inputs: input, outputs: probs, name: 'classifier' }),
     export: tf.model({ inputs: input, outputs: [probs, features], name: 'classifier' }),

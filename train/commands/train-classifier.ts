@@ -3,6 +3,7 @@ import { defineCommand } from '../../lib/cli/command.ts';
 import { loadDataset } from '../../lib/data.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../../lib/fs/atomic-write.ts';
 import { sha256Hex } from '../../lib/hash.ts';
+import { CLASSIFIER_IO, DIGIT_CLASSES } from '../../shared/classifier.ts';
 import { expected } from '../../shared/expected.ts';
 import type { ClassifierManifest } from '../../shared/manifest.ts';
 import { DEFAULT_CLASSIFIER, FEATURES, trainClassifier, type ClassifierConfig } from '../classifier/classifier.ts';
@@ -33,15 +34,15 @@ export const trainClassifierCommand = defineCommand({
     if (config.heldOut >= data.count) throw expected(`integer below the data set size (${data.count})`, '--held-out', config.heldOut);
     const t0 = performance.now();
     const { exportModel, heldOutAccuracy } = await trainClassifier(data, config, console.log);
-    const onnx = convertToOnnx(exportModel, { inputNames: ['image'], outputNames: ['probs', 'features'] });
+    const onnx = convertToOnnx(exportModel, { inputNames: [CLASSIFIER_IO.image], outputNames: [CLASSIFIER_IO.probs, CLASSIFIER_IO.features] });
     const dir = values['models-dir'];
     const manifest: ClassifierManifest = {
       name: 'classifier',
       architecture: 'classifier',
-      inputs: [{ name: 'image', shape: ['batch', data.height, data.width, 1], dtype: 'float32' }],
+      inputs: [{ name: CLASSIFIER_IO.image, shape: ['batch', data.height, data.width, 1], dtype: 'float32' }],
       outputs: [
-        { name: 'probs', shape: ['batch', 10], dtype: 'float32' },
-        { name: 'features', shape: ['batch', FEATURES], dtype: 'float32' },
+        { name: CLASSIFIER_IO.probs, shape: ['batch', DIGIT_CLASSES], dtype: 'float32' },
+        { name: CLASSIFIER_IO.features, shape: ['batch', FEATURES], dtype: 'float32' },
       ],
       opset: ONNX_OPSET,
       heldOutAccuracy,

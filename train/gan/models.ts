@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { CLASSES as GENERATOR_CLASSES, GENERATOR_IO } from '../../shared/generator.ts';
 import { glorotSeeder as seeder } from '../tfjs/seeded-init.ts';
 
 /** The architectures ganforge trains; `gaussian` is the closed-form baseline (train/gaussian.ts). */
@@ -126,8 +127,8 @@ export function buildDcganDiscriminator({ imageShape, seed, width = 1 }: BuildOp
   });
 }
 
-/** Digit classes of the conditional GAN. */
-export const CLASSES = 10;
+/** Digit classes of the conditional GAN (the generator contract's). */
+export const CLASSES = GENERATOR_CLASSES;
 
 /**
  * The conditional DCGAN generator (Mirza & Osindero 2014, as in GANs in Action ch. 8): the label's
@@ -135,8 +136,8 @@ export const CLASSES = 10;
  * generator. Inputs: latent [batch, latentDim] and label [batch, 1] (int32).
  */
 export function buildCganGenerator(options: BuildOptions): tf.LayersModel {
-  const z = tf.input({ shape: [options.latentDim], name: 'latent' });
-  const label = tf.input({ shape: [1], name: 'label', dtype: 'int32' });
+  const z = tf.input({ shape: [options.latentDim], name: GENERATOR_IO.latent });
+  const label = tf.input({ shape: [1], name: GENERATOR_IO.label, dtype: 'int32' });
   const embedded = tf.layers.flatten().apply(
     tf.layers
       .embedding({

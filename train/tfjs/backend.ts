@@ -1,4 +1,5 @@
 import type * as tfType from '@tensorflow/tfjs';
+import { expected } from '../../shared/expected.ts';
 
 /** Backends in the order `auto` tries them. */
 export const BACKEND_NAMES = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -95,7 +96,7 @@ export async function selectBackend(
 ): Promise<BackendSelection> {
   const rows = choice === 'auto' ? candidates : candidates.filter((c) => c.name === choice);
   if (rows.length === 0) {
-    throw new Error(`Expected one of auto, ${BACKEND_NAMES.join(', ')} for --backend but received '${choice}'`);
+    throw expected(`one of auto, ${BACKEND_NAMES.join(', ')}`, '--backend', choice);
   }
   const skipped: { name: BackendName; reason: string }[] = [];
   for (const row of rows) {

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { expected } from '../../../shared/expected.ts';
 import { DataType, GraphBuilder, OPSET } from './graph-builder.ts';
 import { LAYER_CONVERTERS, type TensorRef } from './layers.ts';
 
@@ -136,8 +137,8 @@ export function convertToOnnx(model: tf.LayersModel, options: ConvertOptions = {
   const batch = options.batchDim ?? 'batch';
   const inputNames = options.inputNames ?? defaultNames(model).inputs;
   const outputNames = options.outputNames ?? defaultNames(model).outputs;
-  if (inputNames.length !== model.inputs.length) throw new Error(`Expected ${model.inputs.length} input names but received ${inputNames.length}`);
-  if (outputNames.length !== model.outputs.length) throw new Error(`Expected ${model.outputs.length} output names but received ${outputNames.length}`);
+  if (inputNames.length !== model.inputs.length) throw expected(`${model.inputs.length} names (one per model input)`, 'inputNames', inputNames.length);
+  if (outputNames.length !== model.outputs.length) throw expected(`${model.outputs.length} names (one per model output)`, 'outputNames', outputNames.length);
   const inputs = model.inputs.map((t, i): TensorRef => {
     const dataType = DTYPES[t.dtype];
     if (dataType === undefined) throw new Error(`Model input '${t.name}' has dtype ${t.dtype} (expected float32 or int32)`);
