@@ -139,7 +139,9 @@ export function parseFlags<T extends FlagTable>(
     parsed = parseArgs({ args: [...argv], options: nodeOptions, strict: true, allowPositionals: options.positionals !== undefined });
   } catch (err) {
     // node's messages are clear ("Unknown option '--foo'"); its advice about '--' separators is not ours.
-    throw new Error((err as Error).message.split('. To specify')[0]?.replace(/\.$/, '') ?? String(err));
+    const first = ((err as Error).message.split('\n')[0] ?? '').split('. To specify')[0]!.replace(/\.$/, '');
+    const ambiguous = /^Option '(--[^']+)' argument is ambiguous/.exec(first);
+    throw new Error(ambiguous ? `${first}: write ${ambiguous[1]}=<value> for a value that starts with '-'` : first);
   }
   const raw = parsed.values as Record<string, string | string[] | boolean | undefined>;
   const values: Record<string, unknown> = {};
