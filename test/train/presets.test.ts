@@ -14,7 +14,11 @@ test('every shipped model has a preset that reproduces its recorded training con
     const preset = PRESETS[m.name as keyof typeof PRESETS];
     assert.ok(preset, `${m.name}: a preset of that name`);
     assert.equal('name' in preset ? preset.name : undefined, m.name, `${m.name}: train:export --preset writes that model`);
-    assert.equal('generator' in preset ? preset.generator : 'final', m.selected ? 'best' : 'final', `${m.name}: exports the generator the shipped model came from`);
+    assert.equal(
+      'generator' in preset ? preset.generator : 'final',
+      m.selected ? 'best' : 'final',
+      `${m.name}: exports the generator the shipped model came from`,
+    );
     const config = resolveConfig(DEFAULT_CONFIG, parseTrainArgs(['--preset', m.name]).overrides);
     for (const [key, value] of Object.entries(m.training)) {
       if (key === 'dataSource') continue;
