@@ -101,9 +101,9 @@ module.exports = {
     {
       name: 'nothing-imports-entry-files',
       severity: 'error',
-      comment: 'bin/ holds the programs; importing one would start it.',
+      comment: 'bin/ holds the programs; importing one would start it (bin/commands.ts is only their table).',
       from: { pathNot: '^bin/' },
-      to: { path: '^bin/' },
+      to: { path: '^bin/', pathNot: '^bin/commands\\.ts$' },
     },
     {
       name: 'product-never-imports-tests',

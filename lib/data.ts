@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, constants as zlibConstants } from 'node:zlib';
 import type { Dataset } from '../shared/dataset.ts';
 import { expected } from '../shared/expected.ts';
 import { Prng } from '../shared/prng.ts';
@@ -46,18 +46,35 @@ export interface IdxArray {
 }
 
 /**
- * Parses an IDX file (the format of the original MNIST distribution), gzipped or not. Only unsigned
- * byte data (type 0x08) is accepted; every check names the file and what is wrong.
+ * Most data bytes an IDX file may declare (count x height x width for images): 512 Mi, 2 GiB once
+ * scaled to float32. The full MNIST training set is 47 MB.
  */
-export function parseIdx(buffer: Uint8Array, name: string): IdxArray {
-  let buf = buffer;
-  if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) {
+export const MAX_IDX_BYTES = 512 * 2 ** 20;
+
+function isGzip(buf: Uint8Array): boolean {
+  return buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b;
+}
+
+/**
+ * The first bytes a gzip stream inflates to, from a small prefix of it: enough for an IDX header without
+ * inflating the rest (a gzip bomb of a few MB can inflate to gigabytes).
+ */
+function gzipPrefix(buf: Uint8Array, name: string): Uint8Array {
+  let out = new Uint8Array(0);
+  // Growing prefixes: a small one inflates to little even from a bomb (deflate expands 1 KiB to at most ~1 MiB).
+  for (const prefix of [64, 512, 4096, 32768]) {
     try {
-      buf = gunzipSync(buf);
+      out = gunzipSync(buf.subarray(0, prefix), { finishFlush: zlibConstants.Z_SYNC_FLUSH, maxOutputLength: 64 * 2 ** 20 });
     } catch (err) {
       throw new Error(`${name}: corrupt gzip data (${(err as Error).message})`);
     }
+    if ((out.length >= 4 && out.length >= 4 + 4 * out[3]!) || prefix >= buf.length) break;
   }
+  return out;
+}
+
+/** The dimensions an IDX header declares, checked; throws naming the file. */
+function idxHeader(buf: Uint8Array, name: string, maxBytes: number): { dims: number[]; headerLength: number; dataBytes: number } {
   if (buf.length < 4) throw new Error(`${name}: file is ${buf.length} bytes, too short for an IDX header`);
   if (buf[0] !== 0 || buf[1] !== 0) {
     throw new Error(`${name}: bad magic number 0x${hex(buf, 0, 4)}: not an IDX file (expected 0x0000 then type and rank)`);
@@ -74,11 +91,38 @@ export function parseIdx(buffer: Uint8Array, name: string): IdxArray {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const dims: number[] = [];
   for (let i = 0; i < rank; i++) dims.push(view.getUint32(4 + 4 * i, false));
-  const expected = dims.reduce((a, b) => a * b, 1);
+  const dataBytes = dims.reduce((a, b) => a * b, 1);
+  if (dataBytes > maxBytes) {
+    throw new Error(`${name}: header declares ${dims.join('x')} = ${dataBytes} data bytes, more than the ${maxBytes} an IDX file may hold here`);
+  }
+  return { dims, headerLength, dataBytes };
+}
+
+/**
+ * Parses an IDX file (the format of the original MNIST distribution), gzipped or not. Only unsigned
+ * byte data (type 0x08) is accepted; every check names the file and what is wrong. The declared size is
+ * checked against `maxBytes` before anything is inflated, and a gzipped file is inflated to at most its
+ * declared size, so a small file cannot take the machine's memory.
+ */
+export function parseIdx(buffer: Uint8Array, name: string, maxBytes = MAX_IDX_BYTES): IdxArray {
+  let buf = buffer;
+  if (isGzip(buf)) {
+    const { headerLength, dataBytes } = idxHeader(gzipPrefix(buf, name), name, maxBytes);
+    try {
+      // One byte more than declared, so trailing bytes are still told from an exact fit.
+      buf = gunzipSync(buf, { maxOutputLength: headerLength + dataBytes + 1 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+        throw new Error(`${name}: has trailing bytes: inflates to more than the header's ${dataBytes} data bytes`);
+      }
+      throw new Error(`${name}: corrupt gzip data (${(err as Error).message})`);
+    }
+  }
+  const { dims, headerLength, dataBytes } = idxHeader(buf, name, maxBytes);
   const actual = buf.length - headerLength;
-  if (actual !== expected) {
-    const what = actual < expected ? 'truncated' : 'has trailing bytes';
-    throw new Error(`${name}: ${what}: header says ${dims.join('x')} = ${expected} data bytes, file has ${actual}`);
+  if (actual !== dataBytes) {
+    const what = actual < dataBytes ? 'truncated' : 'has trailing bytes';
+    throw new Error(`${name}: ${what}: header says ${dims.join('x')} = ${dataBytes} data bytes, file has ${actual}`);
   }
   return { dims, data: buf.subarray(headerLength) };
 }
@@ -116,9 +160,13 @@ export function datasetFromIdx(images: IdxArray, labels: IdxArray | null, names:
 
 async function readNamed(path: string): Promise<Uint8Array> {
   try {
+    const { size } = await stat(path);
+    // A file larger than any IDX it may hold (a raw one is its data plus a header) is not read at all.
+    if (size > MAX_IDX_BYTES + 1024) throw new Error(`${path}: file is ${size} bytes, more than an IDX file may hold here (${MAX_IDX_BYTES} data bytes)`);
     return await readFile(path);
   } catch (err) {
-    throw new Error(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    const e = err as NodeJS.ErrnoException;
+    throw e.code ? new Error(`${path}: cannot read (${e.code})`) : e;
   }
 }
 

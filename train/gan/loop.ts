@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../../lib/fs/atomic-write.ts';
 import type { Dataset } from '../../shared/dataset.ts';
@@ -176,7 +177,16 @@ async function restoreOrInit(ctx: RunContext): Promise<GanRun> {
   const conditional = CONDITIONAL_KINDS.includes(kind);
   if (conditional && !dataset.labels) throw new Error(`${dataset.source}: the conditional GAN needs labels (give idx:<images>,<labels>)`);
   const t0 = performance.now();
-  const saved = ctx.resume ? await loadCheckpoint(join(runDir, RUN_FILES.checkpoint)) : null;
+  const checkpointPath = join(runDir, RUN_FILES.checkpoint);
+  const hasCheckpoint =
+    ctx.resume === true &&
+    (await access(checkpointPath).then(
+      () => true,
+      () => false,
+    ));
+  // A run killed before its first checkpoint resumes from the start, with its config.
+  if (ctx.resume && !hasCheckpoint) log(`${runDir}: no ${RUN_FILES.checkpoint} yet; starting the run from iteration 0`);
+  const saved = hasCheckpoint ? await loadCheckpoint(checkpointPath) : null;
   const gan = buildGan(kind, buildOptions(ctx, config.seed));
   const generator = gan.generator;
   // buildGan's own D is not the one trained (that one is built next, with the seed the loop always used).
@@ -198,7 +208,11 @@ async function restoreOrInit(ctx: RunContext): Promise<GanRun> {
     const kept = (await readMetrics(runDir, log)).filter((l) => l.iteration <= start);
     await writeFileAtomic(join(runDir, RUN_FILES.metrics), kept.map((l) => `${JSON.stringify(l)}\n`).join(''));
     log(`resumed ${runDir} at iteration ${start}`);
-  } else if (config.initGenerator) {
+  } else {
+    // A fresh start (also of a resumed run that never reached a checkpoint) owns no earlier reports.
+    if (ctx.resume) await writeFileAtomic(join(runDir, RUN_FILES.metrics), '');
+  }
+  if (!saved && config.initGenerator) {
     await initialiseFrom(generator, config.initGenerator);
     log(`generator initialised from ${config.initGenerator}`);
   }
