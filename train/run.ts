@@ -32,15 +32,20 @@ const RUN_MARKERS = [RUN_FILES.config, RUN_FILES.checkpoint, RUN_FILES.metrics];
  */
 async function runConfig(args: RunOptions): Promise<TrainConfig> {
   if (args.resume) {
-    const fixed = Object.keys(args.overrides).filter((k) => !RESUMABLE_KEYS.includes(k as keyof TrainConfig));
+    const saved = await readRunJson<Record<string, unknown>>(join(args.resume, RUN_FILES.config));
+    if (!saved) throw new Error(`${args.resume}: no ${RUN_FILES.config}; is it a run folder?`);
+    const base: TrainConfig = { ...DEFAULT_CONFIG, ...pickConfig(saved), out: args.resume };
+    // Repeating the run's own values (the same command line plus --resume) is no change.
+    const changed = Object.entries(args.overrides)
+      .filter(([k, v]) => k !== 'out' && JSON.stringify(v) !== JSON.stringify(base[k as keyof TrainConfig]))
+      .map(([k]) => k);
+    const fixed = changed.filter((k) => !RESUMABLE_KEYS.includes(k as keyof TrainConfig));
     if (args.preset || fixed.length > 0) {
       throw new Error(
         `--resume continues a run with its saved config; only ${RESUMABLE_KEYS.join(', ')} may change, not ${[...(args.preset ? ['preset'] : []), ...fixed].join(', ')}`,
       );
     }
-    const saved = await readRunJson<Record<string, unknown>>(join(args.resume, RUN_FILES.config));
-    if (!saved) throw new Error(`${args.resume}: no ${RUN_FILES.config}; is it a run folder?`);
-    return resolveConfig({ ...DEFAULT_CONFIG, ...pickConfig(saved), out: args.resume }, args.overrides);
+    return resolveConfig(base, args.overrides);
   }
   const config = resolveConfig(DEFAULT_CONFIG, args.overrides);
   if (!config.out) config.out = join('runs', `${new Date().toISOString().replace(/[:.]/g, '-')}-${config.model}`);

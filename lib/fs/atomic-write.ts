@@ -3,7 +3,7 @@ import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** Staging files are `.<target>.<pid>.<random>.tmp` beside their target. */
-const STAGING = /^\..+\.\d+\.[0-9a-f]{8}\.tmp$/;
+const STAGING = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/;
 
 /** A path beside `target` for staging a write; same folder so the final rename is atomic. */
 function stagingPath(target: string): string {
@@ -50,12 +50,26 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
   await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
 }
 
+/** True while a process with this pid exists (signal 0 only checks). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /**
- * Removes staging files a killed writer left in `dir` (not recursive). Safe only when no other process
- * writes into the folder, e.g. a run folder at the start of its run. Returns the names removed.
+ * Removes the staging files in `dir` (not recursive) that a killed writer left behind: those whose
+ * writing process no longer runs, so concurrent writers in the same folder are safe. Returns the names
+ * removed.
  */
 export async function removeStaleStaging(dir: string): Promise<string[]> {
-  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => STAGING.test(n));
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => {
+    const pid = Number(STAGING.exec(n)?.[1]);
+    return Number.isInteger(pid) && pid > 0 && pid !== process.pid && !isAlive(pid);
+  });
   await Promise.all(names.map((n) => rm(join(dir, n), { force: true })));
   return names;
 }

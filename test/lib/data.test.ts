@@ -87,3 +87,31 @@ test('mismatched labels, bad label values, wrong ranks and missing files are nam
   await assert.rejects(loadDataset('idx:'), /Expected idx:<images>\[,<labels>\] for --data but received 'idx:'/);
   await assert.rejects(loadDataset('cifar'), /Expected 'mnist' or 'idx:<images>\[,<labels>\]' for --data but received 'cifar'/);
 });
+
+test('an IDX gzip bomb is refused quickly with little memory: by its declared size, or by inflating past it', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'ganforge-bomb-'));
+  // 64 KB on disk, declaring 10 images of 28x28 but inflating to 64 MiB.
+  const header = idxFile([10, 28, 28], []);
+  const bomb = gzipSync(Buffer.concat([header, Buffer.alloc(64 * 2 ** 20)]), { level: 9 });
+  assert.ok(bomb.length < 100_000);
+  await writeFile(join(dir, 'bomb.gz'), bomb);
+  // A few bytes declaring 10^8 images: 78 GB.
+  const huge = idxFile([100_000_000, 28, 28], []);
+  await writeFile(join(dir, 'huge.gz'), gzipSync(huge));
+  const rss = process.memoryUsage().rss;
+  const t0 = performance.now();
+  await assert.rejects(loadDataset(`idx:${join(dir, 'bomb.gz')}`), /bomb\.gz: has trailing bytes: inflates to more than the header's 7840 data bytes/);
+  await assert.rejects(
+    loadDataset(`idx:${join(dir, 'huge.gz')}`),
+    /huge\.gz: header declares 100000000x28x28 = 78400000000 data bytes, more than the 536870912 an IDX file may hold here/,
+  );
+  const ms = performance.now() - t0;
+  const grown = (process.memoryUsage().rss - rss) / 2 ** 20;
+  assert.ok(ms < 1000, `refused in ${ms.toFixed(0)} ms`);
+  assert.ok(grown < 32, `memory grew by ${grown.toFixed(1)} MiB`);
+  // The ceiling is a parameter; the same file under a smaller one is refused by its declared size.
+  assert.throws(
+    () => parseIdx(idxFile([10, 28, 28], new Array(7840).fill(0)), 'small.idx', 1000),
+    /small\.idx: header declares 10x28x28 = 7840 data bytes, more than the 1000/,
+  );
+});

@@ -57,6 +57,20 @@ test('train:export --iterations 200 --name smoke leaves an ONNX file and honest 
   const again = tsx('bin/export.ts', [join(dir, 'run'), '--name', 'again', '--models-dir', models]);
   assert.equal(again.status, 0, again.stderr);
   assert.equal(JSON.parse(await readFile(join(models, 'again.json'), 'utf8')).sha256, manifest.sha256);
+
+  // An existing model is never replaced by accident: refused before training, replaced with --force.
+  const before = await readFile(join(models, 'smoke.json'));
+  const over = tsx('bin/export.ts', [join(dir, 'run'), '--name', 'smoke', '--models-dir', models]);
+  assert.equal(over.status, 1);
+  assert.match(over.stderr, /smoke\.json exists: a model named 'smoke' is already there; choose another --name, or replace it with --force/);
+  const retrain = tsx('bin/train-export.ts', ['--iterations', '1', '--name', 'smoke', '--models-dir', models, '--out', join(dir, 'run2')]);
+  assert.equal(retrain.status, 1);
+  assert.match(retrain.stderr, /smoke\.json exists/);
+  assert.doesNotMatch(retrain.stdout, /backend:/, 'refused before any training');
+  assert.deepEqual(await readFile(join(models, 'smoke.json')), before);
+  const forced = tsx('bin/export.ts', [join(dir, 'run'), '--name', 'smoke', '--models-dir', models, '--force']);
+  assert.equal(forced.status, 0, forced.stderr);
+  assert.equal(JSON.parse(await readFile(join(models, 'smoke.json'), 'utf8')).sha256, manifest.sha256);
 });
 
 test('export errors: bad names, not a run folder, the gaussian baseline', async () => {

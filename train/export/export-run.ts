@@ -1,6 +1,6 @@
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic, writeJsonAtomic } from '../../lib/fs/atomic-write.ts';
+import { removeStaleStaging, writeFileAtomic, writeJsonAtomic } from '../../lib/fs/atomic-write.ts';
 import { sha256Hex } from '../../lib/hash.ts';
 import { expected } from '../../shared/expected.ts';
 import { GENERATOR_IO, generatorSpecs } from '../../shared/generator.ts';
