@@ -205,7 +205,7 @@ test('killed with SIGKILL at random points (some in the middle of a checkpoint w
   const child = (args: string[]) =>
     spawn(process.execPath, ['--import', 'tsx', '--import', join(root, 'test', 'helpers', 'slow-sync.ts'), join(root, 'bin', 'train.ts'), ...common, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, GANFORGE_TEST_SYNC_DELAY_MS: '60' },
+      env: { ...process.env, GANFORGE_TEST_SYNC_DELAY_MS: '150' },
     });
   const reference = join(base, 'reference');
   const ref = child(['--out', reference]);
@@ -232,16 +232,16 @@ test('killed with SIGKILL at random points (some in the middle of a checkpoint w
       stdout += d.toString();
     });
     const exited = new Promise<number | null>((resolve) => c.on('exit', (code) => resolve(code)));
-    // Kill once training has started, after a random delay.
+    // Kill once this process has trained (its first report), after a random delay.
     await new Promise<void>((resolve) => {
       const poll = setInterval(() => {
-        if (/data: /.test(stdout) || c.exitCode !== null) {
+        if (/^\d+ \[D loss/m.test(stdout) || c.exitCode !== null) {
           clearInterval(poll);
           resolve();
         }
       }, 5);
     });
-    const delay = 50 + Math.floor(Math.random() * 400);
+    const delay = Math.floor(Math.random() * 300);
     delays.push(delay);
     await new Promise((resolve) => setTimeout(resolve, delay));
     if (c.exitCode === null) {

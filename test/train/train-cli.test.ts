@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -11,15 +11,18 @@ import { createProgress } from '../../train/progress.ts';
 const entry = join(import.meta.dirname, '..', '..', 'bin', 'train.ts');
 const node = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', entry, ...args], { encoding: 'utf8' });
 
-test('unknown or ill-typed flags exit 1 with a message naming the flag', () => {
+test('unknown or ill-typed flags exit 1 with a message naming the flag', async () => {
   const unknown = node(['--iterationz', '5']);
   assert.equal(unknown.status, 1);
   assert.match(unknown.stderr, /^error: Unknown option '--iterationz'/);
   const bad = node(['--batch-size', 'many']);
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /error: Expected integer between 1 and 65536 for --batch-size but received 'many'/);
-  const resume = node(['--resume', '/nonexistent-run', '--lr', '0.1']);
-  assert.match(resume.stderr, /only iterations, sampleInterval, checkpointInterval, backend, evalInterval, evalSamples, keepBest may change, not lr/);
+  assert.match(node(['--resume', '/nonexistent-run']).stderr, /error: \/nonexistent-run: no config\.json; is it a run folder\?/);
+  const run = await mkdtemp(join(tmpdir(), 'ganforge-resume-flags-'));
+  await writeFile(join(run, 'config.json'), JSON.stringify({ model: 'dense', lr: 0.001, batchSize: 128 }));
+  const resume = node(['--resume', run, '--lr', '0.1', '--batch-size', '128']);
+  assert.match(resume.stderr, /only iterations, sampleInterval, checkpointInterval, backend, evalInterval, evalSamples, keepBest may change, not lr$/m);
 });
 
 test('--help lists the flags', () => {

@@ -72,6 +72,8 @@ export async function exportRun({
   preset,
 }: ExportOptions): Promise<ModelManifest> {
   await checkExportTarget(name, modelsDir, force);
+  // Staging files of an export that was killed (their process is gone) are never going to be renamed.
+  for (const dir of [modelsDir, join(modelsDir, `${name}.tfjs`)]) await removeStaleStaging(dir);
   const config = await readRunJson<Record<string, unknown>>(join(runDir, RUN_FILES.config));
   if (!config) throw new Error(`${runDir}: no ${RUN_FILES.config}; is it a run folder?`);
   if (config.model === 'gaussian') throw new Error(`${runDir}: the gaussian baseline has no generator network to export`);
