@@ -2,11 +2,14 @@ import { serveStatic } from '@hono/node-server/serve-static';
 import { Hono } from 'hono';
 import { randomInt } from 'node:crypto';
 import { chooseConditionalDefault } from '../shared/manifest.ts';
-import { Batcher } from './batcher.ts';
 import type { ServeContext } from './context.ts';
+import { type CostLimits, DEFAULT_COST_LIMITS } from './cost.ts';
 import { notFound, onError } from './errors.ts';
+import { type Executor, InlineExecutor } from './generation/pool.ts';
+import { Scheduler } from './generation/scheduler.ts';
 import { ByteLru } from './lru.ts';
 import { crossOriginIsolation } from './middleware/isolation.ts';
+import type { Body } from './generation/protocol.ts';
 import type { LoadedModel } from './registry.ts';
 import { configureSharp } from './render.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -23,25 +26,41 @@ export interface AppOptions {
   readonly problems?: ReadonlyArray<{ readonly name: string; readonly reason: string }>;
   /** Seeds requests without one (tests pin it). */
   readonly randomSeed?: () => number;
-  /** Images per onnxruntime run() when concurrent requests are batched; 0 turns batching off. */
+  /** Where generation runs: generator threads (serve/generation/pool.ts), or by default the main thread. */
+  readonly executor?: Executor;
+  /** Images per onnxruntime run() when concurrent requests are batched; 0 turns batching off. Default 1024. */
   readonly maxBatchImages?: number;
+  /** Images that may wait per model before new requests get 503. Default 2048. */
+  readonly maxQueueImages?: number;
+  /** Longest wait in the queue before a 503, in ms. Default 5000. */
+  readonly queueTimeoutMs?: number;
+  /** The per-request cost ceiling. */
+  readonly limits?: CostLimits;
   /** The built web demo (web-demo/dist), served at / when given. */
   readonly webDemoDir?: string;
   /** Memory for rendered seeded grids, in bytes (0 = no cache). Default 32 MiB. */
   readonly cacheBytes?: number;
 }
 
+/** Documented defaults of the generation queue. */
+export const QUEUE_DEFAULTS = { maxBatchImages: 1024, maxQueueImages: 2048, queueTimeoutMs: 5000 } as const;
+
 /**
  * The ganforge HTTP API as a Hono app (`app.request()` in tests, `@hono/node-server` in serve/command.ts):
  * sub-apps for the images (/sample, /interpolate, /example.png), the models and health (/healthz,
  * /metrics), mounted with `app.route()` behind the isolation and metrics middleware, with one error
- * handler for all of them.
+ * handler for all of them. Generation goes through one bounded scheduler per app.
  */
-export function createApp(options: AppOptions): { app: Hono; batchers: Map<string, Batcher> } {
+export function createApp(options: AppOptions): { app: Hono; scheduler: Scheduler; cache: ByteLru<Body> } {
   const { models, defaultModel } = options;
   if (!models.has(defaultModel)) throw new Error(`Default model '${defaultModel}' is not loaded`);
   configureSharp();
-  const batchers = new Map([...models].map(([name, m]) => [name, new Batcher(m, options.maxBatchImages ?? 1024)]));
+  const scheduler = new Scheduler(options.executor ?? new InlineExecutor(models), models.keys(), {
+    maxBatchImages: options.maxBatchImages ?? QUEUE_DEFAULTS.maxBatchImages,
+    maxQueueImages: options.maxQueueImages ?? QUEUE_DEFAULTS.maxQueueImages,
+    queueTimeoutMs: options.queueTimeoutMs ?? QUEUE_DEFAULTS.queueTimeoutMs,
+  });
+  const cache = new ByteLru<Body>(options.cacheBytes ?? 32 * 2 ** 20);
   const ctx: ServeContext = {
     models,
     defaultModel,
@@ -50,8 +69,9 @@ export function createApp(options: AppOptions): { app: Hono; batchers: Map<strin
       [...models.values()].map((m) => m.manifest),
       defaultModel,
     ),
-    batchers,
-    cache: new ByteLru<Buffer>(options.cacheBytes ?? 32 * 2 ** 20),
+    scheduler,
+    cache,
+    limits: options.limits ?? DEFAULT_COST_LIMITS,
     randomSeed: options.randomSeed ?? (() => randomInt(0, 2 ** 32 - 1)),
     provider: options.provider,
     problems: options.problems ?? [],
@@ -68,5 +88,5 @@ export function createApp(options: AppOptions): { app: Hono; batchers: Map<strin
   app.route('/', health.routes);
   if (options.webDemoDir) app.use('/*', serveStatic({ root: options.webDemoDir }));
   app.get('/', (c) => c.text('The web demo is not built: run npm run build:web (npm start builds it).', 404));
-  return { app, batchers };
+  return { app, scheduler, cache };
 }

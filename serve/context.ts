@@ -1,23 +1,33 @@
 import { defaultColumns } from '../shared/grid.ts';
 import { isConditional } from '../shared/generator.ts';
-import { sampleLatents } from '../shared/prng.ts';
-import type { Batcher } from './batcher.ts';
+import { type CostLimits, checkPixels, gridSize } from './cost.ts';
 import { HttpError } from './errors.ts';
+import type { RenderSpec } from './generation/protocol.ts';
+import type { Scheduler } from './generation/scheduler.ts';
 import type { ByteLru } from './lru.ts';
+import type { Body } from './generation/protocol.ts';
 import type { LoadedModel } from './registry.ts';
-import { renderGridPng } from './render.ts';
 
-/** What every route of the app shares: the loaded models, their batchers and the PNG cache. */
+/** What every route of the app shares: the loaded models, the generation scheduler and the PNG cache. */
 export interface ServeContext {
   readonly models: ReadonlyMap<string, LoadedModel>;
   readonly defaultModel: string;
   /** The model a digit request without a model name goes to (null: no conditional model loaded). */
   readonly defaultConditional: string | null;
-  readonly batchers: ReadonlyMap<string, Batcher>;
-  readonly cache: ByteLru<Buffer>;
+  readonly scheduler: Scheduler;
+  readonly cache: ByteLru<Body>;
+  readonly limits: CostLimits;
   readonly randomSeed: () => number;
   readonly provider: string;
   readonly problems: ReadonlyArray<{ readonly name: string; readonly reason: string }>;
+}
+
+/** Hex digits of the sha256 in a pinned model reference (`dcgan@a6f8cfafe389`), as /models advertises it. */
+export const PIN_LENGTH = 12;
+
+/** The reference that pins a model's content: `<name>@<sha256 prefix>`. */
+export function pinnedName(model: LoadedModel): string {
+  return `${model.manifest.name}@${model.manifest.sha256.slice(0, PIN_LENGTH)}`;
 }
 
 /** The layout of a /sample grid, with defaults applied. */
@@ -34,13 +44,24 @@ export function gridLayout(q: { n?: number; cols?: number; scale?: number; paddi
   return { n, cols: Math.min(q.cols ?? defaultColumns(n), n), scale: q.scale ?? 1, padding: q.padding ?? 2 };
 }
 
-/** The model a request names (or the default; the conditional default for a digit), or a 404 naming the available ones. */
-export function modelFor(ctx: ServeContext, requested: string | undefined, digit?: string): LoadedModel {
-  const name = requested ?? (digit !== undefined && ctx.defaultConditional !== null ? ctx.defaultConditional : ctx.defaultModel);
+/** A resolved model parameter: the model, and whether the request pinned its content. */
+export interface ModelChoice {
+  readonly model: LoadedModel;
+  readonly pinned: boolean;
+}
+
+/**
+ * The model a request names (or the default; the conditional default for a digit). `name@<sha prefix>`
+ * pins the content: a prefix that is not the loaded file's is a 404 saying which one is loaded.
+ */
+export function modelFor(ctx: ServeContext, requested: string | undefined, digit?: string): ModelChoice {
+  const [asked, pin] = (requested ?? '').split('@') as [string, string | undefined];
+  const name = asked || (digit !== undefined && ctx.defaultConditional !== null ? ctx.defaultConditional : ctx.defaultModel);
   const model = ctx.models.get(name);
-  if (!model) {
-    const available = [...ctx.models.keys()].join(', ');
-    throw new HttpError(404, `Unknown model '${name}' (available: ${available})`, 'model', `one of ${available}`, name);
+  const available = [...ctx.models.keys()].join(', ');
+  if (!model) throw new HttpError(404, `Unknown model '${name}' (available: ${available})`, 'model', `one of ${available}`, requested ?? name);
+  if (pin !== undefined && !model.manifest.sha256.startsWith(pin)) {
+    throw new HttpError(404, `Model '${requested}' is not loaded: ${pinnedName(model)} is`, 'model', pinnedName(model), requested);
   }
   if (digit !== undefined && !isConditional(model.manifest)) {
     const conditional = [...ctx.models.values()].filter((m) => isConditional(m.manifest)).map((m) => m.manifest.name);
@@ -52,28 +73,34 @@ export function modelFor(ctx: ServeContext, requested: string | undefined, digit
       digit,
     );
   }
-  return model;
+  return { model, pinned: pin !== undefined };
 }
 
-/** Generates the images of a latent matrix (and labels) on a model's batcher. */
-export function generate(ctx: ServeContext, model: LoadedModel, latents: Float32Array, n: number, labels: Int32Array | null): Promise<Float32Array> {
-  return ctx.batchers.get(model.manifest.name)!.generate(latents, n, labels);
+/** Checks a grid against the cost ceiling (before any work). */
+export function checkGridCost(ctx: ServeContext, model: LoadedModel, grid: GridLayout, q: { scale?: number; padding?: number }): void {
+  const { width, height } = gridSize(grid.n, grid.cols, model.height, model.width, grid.scale, grid.padding);
+  checkPixels(ctx.limits, width * height, q, 'n', grid.n);
 }
 
-/** Renders a grid for a model and a seed (and digit labels for conditional models) as PNG bytes. */
-export async function renderGrid(ctx: ServeContext, model: LoadedModel, seed: number, grid: GridLayout, labels: Int32Array | null = null): Promise<Buffer> {
-  const images = await generate(ctx, model, sampleLatents(seed, grid.n, model.manifest.latentDim), grid.n, labels);
-  return renderGridPng(images, grid.n, model.height, model.width, { cols: grid.cols, scale: grid.scale, padding: grid.padding });
+/** Generates and renders one request's body on the scheduler; `signal` (the client leaving) drops queued work. */
+export function generate(
+  ctx: ServeContext,
+  model: LoadedModel,
+  latents: Float32Array,
+  n: number,
+  labels: Int32Array | null,
+  render: RenderSpec,
+  signal?: AbortSignal,
+): Promise<Body> {
+  return ctx.scheduler.submit(model.manifest.name, { latents, labels, n, render }, signal);
 }
-
-/** Most digits one grid may hold. */
-export const MAX_DIGITS = 256;
 
 /**
  * The labels and layout of a digit request: one digit for every cell, or (a range such as `0-9`) one
  * row per digit with n digits each.
  */
 export function digitGrid(
+  ctx: ServeContext,
   digit: string,
   n: number | undefined,
   q: { cols?: number; scale?: number; padding?: number },
@@ -86,12 +113,13 @@ export function digitGrid(
   }
   const rows = last - first + 1;
   const perRow = n ?? 16;
-  if (perRow * rows > MAX_DIGITS) {
+  const max = ctx.limits.maxImages;
+  if (perRow * rows > max) {
     throw new HttpError(
       400,
-      `Expected at most ${MAX_DIGITS} digits but n=${perRow} per row for digits ${digit} makes ${perRow * rows}`,
+      `Expected at most ${max} digits but n=${perRow} per row for digits ${digit} makes ${perRow * rows}`,
       'n',
-      `integer between 1 and ${Math.floor(MAX_DIGITS / rows)} with digit=${digit}`,
+      `integer between 1 and ${Math.floor(max / rows)} with digit=${digit}`,
       String(perRow),
     );
   }

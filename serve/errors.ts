@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import { expectedMessage } from '../shared/expected.ts';
+import { DroppedError, OverloadError } from './generation/scheduler.ts';
 
 /** A bad request: status, and the fields of the JSON error body. */
 export class HttpError extends Error {
@@ -21,9 +22,16 @@ export function badParameter(parameter: string, expected: string, received: stri
 
 /**
  * The app's one error handler: an {@link HttpError} becomes a JSON body naming the parameter, what was
- * expected and what was received; anything else is logged and answered 500 without internals.
+ * expected and what was received; an overloaded generator a 503 with Retry-After; anything else is
+ * logged and answered 500 without internals.
  */
 export function onError(err: Error, c: Context): Response {
+  if (err instanceof OverloadError) {
+    c.header('Retry-After', String(err.retryAfter));
+    return c.json({ error: `Overloaded: ${err.message}; retry after ${err.retryAfter} s` }, 503);
+  }
+  // Nobody reads this answer: the client closed the connection while its work was queued.
+  if (err instanceof DroppedError) return c.body(null, 499 as 400);
   if (err instanceof HttpError) {
     return c.json({ error: err.message, parameter: err.parameter, expected: err.expected, received: err.received }, err.status);
   }

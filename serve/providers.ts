@@ -46,6 +46,11 @@ export class ProviderSelector {
     return this.chosen?.name ?? null;
   }
 
+  /** The session options of the chosen provider, for generator threads' own sessions (null before the first session). */
+  sessionOptions(): ort.InferenceSession.SessionOptions | null {
+    return this.chosen ? this.options(this.chosen) : null;
+  }
+
   /** Creates a session on the chosen provider (choosing it on the first call). */
   async create(model: Uint8Array): Promise<ort.InferenceSession> {
     // A failed CUDA probe is reported by ganforge with its reason; ORT would also print it natively as

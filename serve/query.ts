@@ -17,8 +17,10 @@ export function intParam(min: number, max: number): z.ZodPipe<z.ZodString, z.Zod
     .transform(Number);
 }
 
-/** Model names: what export allows, so no path can be smuggled in. */
-export const modelParam = z.string().regex(MODEL_NAME, { error: "model name (lowercase letters, digits, '-' and '_')" });
+/** A model name (what export allows, so no path can be smuggled in), optionally pinned to its content: `dcgan@a6f8cfafe389`. */
+export const modelParam = z.string().regex(new RegExp(`${MODEL_NAME.source.slice(0, -1)}(@[0-9a-f]{8,64})?$`), {
+  error: "model name (lowercase letters, digits, '-' and '_'), optionally @<sha256 prefix>",
+});
 
 /** A digit (0-9) or a range of digits (`0-9`, `3-5`), for conditional models. */
 export const digitParam = z
@@ -51,8 +53,17 @@ export const interpolateQuery = z.strictObject({
   model: modelParam.optional(),
 });
 
-/** Parses a query with a schema, turning the first issue into an {@link HttpError}. */
-export function parseQuery<S extends z.ZodType>(schema: S, query: Record<string, string>): z.infer<S> {
+/**
+ * Parses a query (every value of every parameter, as `c.req.queries()` gives it) with a schema, turning
+ * the first issue into an {@link HttpError}. A parameter given twice is refused: which value counts
+ * would be a guess, and a cache would remember the guess.
+ */
+export function parseQuery<S extends z.ZodType>(schema: S, queries: Record<string, string[]>): z.infer<S> {
+  const query: Record<string, string> = {};
+  for (const [key, values] of Object.entries(queries)) {
+    if (values.length > 1) throw badParameter(key, 'one value', values.join(', '));
+    query[key] = values[0] ?? '';
+  }
   const result = schema.safeParse(query);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;

@@ -42,6 +42,12 @@ function checkInterface(m: ModelManifest, session: ort.InferenceSession): void {
   };
   compare('inputs', m.inputs, session.inputMetadata);
   compare('outputs', m.outputs, session.outputMetadata);
+  // Every request builds its latents from latentDim: it must be the graph's, not only the input spec's.
+  const latent = session.inputMetadata[0];
+  const graphDim = latent?.isTensor ? latent.shape[1] : undefined;
+  if (graphDim !== m.latentDim)
+    throw new Error(`the manifest's latentDim (${m.latentDim}) disagrees with the ONNX graph's latent input ${describe(session.inputMetadata.slice(0, 1))}`);
+  imageSize(m);
 }
 
 /**

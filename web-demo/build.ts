@@ -1,6 +1,6 @@
 import { build } from 'esbuild';
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { sha256OfParts } from '../lib/hash.ts';
 import { isGenerator } from '../shared/generator.ts';
 import { chooseDefault, isManifestFile, type ModelManifest } from '../shared/manifest.ts';
@@ -15,11 +15,21 @@ const ortDist = join(root, 'node_modules', 'onnxruntime-web', 'dist');
 export const RUNTIME_WASM = ['ort.wasm.bundle.min.mjs', 'ort-wasm-simd-threaded.wasm'];
 export const RUNTIME_WEBGPU = ['ort.webgpu.bundle.min.mjs', 'ort-wasm-simd-threaded.jsep.wasm'];
 
+/** What a build records: its id, the models folder it copied and the files its service worker precaches. */
+const BUILD_INFO = 'build-info.json';
+
 /** Sources whose change makes the built page stale. */
 async function sourceFiles(modelsDir: string): Promise<string[]> {
   const list = async (dir: string): Promise<string[]> => (await readdir(dir)).map((f) => join(dir, f));
   // This file too: a change to how the page is built makes it stale.
-  return [...(await list(join(here, 'src'))), ...(await list(join(root, 'shared'))), import.meta.filename, ...(await list(modelsDir).catch(() => []))];
+  const runtime = [...RUNTIME_WASM, ...RUNTIME_WEBGPU].map((f) => join(ortDist, f));
+  return [
+    ...(await list(join(here, 'src'))),
+    ...(await list(join(root, 'shared'))),
+    import.meta.filename,
+    ...runtime,
+    ...(await list(modelsDir).catch(() => [])),
+  ];
 }
 
 async function newestMtime(files: string[]): Promise<number> {
@@ -67,9 +77,13 @@ export async function buildWebDemo(out: string, modelsDir: string): Promise<{ bu
     external: ['./ort.*.mjs'],
     logLevel: 'warning',
   });
-  const parts: (Uint8Array | string)[] = [];
-  for (const f of ['app.js', 'index.html', 'style.css', 'models/index.json']) parts.push(await readFile(join(tmp, f)));
-  const buildId = sha256OfParts([...parts, ...manifests.map((m) => m.sha256)]).slice(0, 16);
+  // The version covers everything the service worker caches: page, bundle, style, runtime and models.
+  const shell = ['index.html', 'app.js', 'style.css', 'models/index.json'];
+  const modelFiles = manifests.flatMap((m) => [`models/${m.name}.json`, `models/${m.name}.onnx`]);
+  const precache = ['', ...shell, ...RUNTIME_WASM, ...RUNTIME_WEBGPU, ...modelFiles];
+  const parts: (Uint8Array | string)[] = [await readFile(join(here, 'src', 'sw.ts'))];
+  for (const f of precache.filter(Boolean)) parts.push(f, await readFile(join(tmp, f)));
+  const buildId = sha256OfParts(parts).slice(0, 16);
   await build({
     entryPoints: [join(here, 'src', 'sw.ts')],
     outfile: join(tmp, 'sw.js'),
@@ -77,10 +91,11 @@ export async function buildWebDemo(out: string, modelsDir: string): Promise<{ bu
     format: 'iife',
     target: 'es2022',
     minify: true,
-    define: { BUILD_ID: JSON.stringify(buildId), RUNTIME_WASM: JSON.stringify(RUNTIME_WASM), RUNTIME_WEBGPU: JSON.stringify(RUNTIME_WEBGPU) },
+    define: { BUILD_ID: JSON.stringify(buildId), PRECACHE: JSON.stringify(precache), RUNTIME_WEBGPU: JSON.stringify(RUNTIME_WEBGPU) },
     logLevel: 'warning',
   });
   await writeFile(join(tmp, 'BUILD_ID'), buildId);
+  await writeFile(join(tmp, BUILD_INFO), JSON.stringify({ buildId, modelsDir: resolve(modelsDir), precache }, null, 2));
   const old = `${out}.old-${process.pid}`;
   await mkdir(dirname(out), { recursive: true });
   await rename(out, old).catch(() => {});
@@ -89,9 +104,14 @@ export async function buildWebDemo(out: string, modelsDir: string): Promise<{ bu
   return { buildId, models: names };
 }
 
-/** True when `out` is missing or older than any source or model. */
+/** True when `out` is missing, was built from another models folder, or is older than any source, runtime file or model. */
 export async function isStale(out: string, modelsDir: string): Promise<boolean> {
-  const built = await stat(join(out, 'BUILD_ID')).then(
+  const info = await readFile(join(out, BUILD_INFO), 'utf8').then(
+    (t) => JSON.parse(t) as { modelsDir?: string },
+    () => null,
+  );
+  if (!info || info.modelsDir !== resolve(modelsDir)) return true;
+  const built = await stat(join(out, BUILD_INFO)).then(
     (s) => s.mtimeMs,
     () => 0,
   );

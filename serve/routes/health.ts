@@ -7,27 +7,30 @@ import type { ServeContext } from '../context.ts';
 export function healthRoutes(ctx: ServeContext): { routes: Hono; countRequests: MiddlewareHandler } {
   const registry = new Registry();
   const { printMetrics, registerMetrics } = prometheus({ registry, collectDefaultMetrics: true, prefix: 'ganforge_' });
-  const batchGauge = new Gauge({ name: 'ganforge_generator_batches', help: 'onnxruntime run() calls so far', labelNames: ['model'], registers: [registry] });
-  const imageGauge = new Gauge({ name: 'ganforge_generator_images', help: 'images generated so far', labelNames: ['model'], registers: [registry] });
-  const cacheGauge = new Gauge({
-    name: 'ganforge_png_cache',
-    help: 'seeded PNG cache: hits, misses and bytes held',
-    labelNames: ['kind'],
-    registers: [registry],
-  });
+  const gauge = (name: string, help: string, labelNames: string[]): Gauge => new Gauge({ name: `ganforge_${name}`, help, labelNames, registers: [registry] });
+  const batches = gauge('generator_batches', 'onnxruntime run() calls so far', ['model']);
+  const images = gauge('generator_images', 'images generated so far', ['model']);
+  const queue = gauge('generator_queue_images', 'images waiting for the generator now', ['model']);
+  const refused = gauge(
+    'generator_refused',
+    'requests answered without generating: shed (queue full, 503), expired (queue deadline, 503), dropped (client gone)',
+    ['model', 'reason'],
+  );
+  const cache = gauge('png_cache', 'seeded PNG cache: hits, misses, shared (joined an identical request in flight) and bytes held', ['kind']);
   const routes = new Hono();
 
   routes.get('/healthz', (c) =>
     c.json({ status: 'ok', provider: ctx.provider, models: [...ctx.models.keys()], default: ctx.defaultModel, problems: ctx.problems }),
   );
   routes.get('/metrics', async (c) => {
-    for (const [name, b] of ctx.batchers) {
-      batchGauge.set({ model: name }, b.batches);
-      imageGauge.set({ model: name }, b.images);
+    for (const [model, s] of ctx.scheduler.allStats()) {
+      batches.set({ model }, s.batches);
+      images.set({ model }, s.images);
+      queue.set({ model }, s.queuedImages);
+      for (const reason of ['shed', 'expired', 'dropped'] as const) refused.set({ model, reason }, s[reason]);
     }
-    cacheGauge.set({ kind: 'hits' }, ctx.cache.hits);
-    cacheGauge.set({ kind: 'misses' }, ctx.cache.misses);
-    cacheGauge.set({ kind: 'bytes' }, ctx.cache.size);
+    for (const kind of ['hits', 'misses', 'shared'] as const) cache.set({ kind }, ctx.cache[kind]);
+    cache.set({ kind: 'bytes' }, ctx.cache.size);
     return printMetrics(c);
   });
   return { routes, countRequests: registerMetrics };

@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import type { ServeContext } from '../context.ts';
+import { pinnedName, type ServeContext } from '../context.ts';
 import { HttpError } from '../errors.ts';
 
 /** GET /models (the manifests), and the model files themselves, which the web demo fetches. */
@@ -7,8 +7,13 @@ export function modelRoutes(ctx: ServeContext): Hono {
   const app = new Hono();
   const names = (): string[] => [...ctx.models.keys()];
 
+  // Each model's `pinned` reference (`name@<sha prefix>`) is what a URL gives to be cached as immutable.
   app.get('/models', (c) =>
-    c.json({ default: ctx.defaultModel, defaultConditional: ctx.defaultConditional, models: [...ctx.models.values()].map((m) => m.manifest) }),
+    c.json({
+      default: ctx.defaultModel,
+      defaultConditional: ctx.defaultConditional,
+      models: [...ctx.models.values()].map((m) => ({ ...m.manifest, pinned: pinnedName(m) })),
+    }),
   );
   app.get('/models/index.json', (c) => c.json({ default: ctx.defaultModel, defaultConditional: ctx.defaultConditional, models: names() }));
   app.get('/models/:file{[a-z0-9][a-z0-9_-]*\\.(onnx|json)}', (c) => {

@@ -1,0 +1,103 @@
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { LoadedModel } from '../registry.ts';
+import type { Body, JobItem, JobRequest, JobResponse, WorkerInit, WorkerReady } from './protocol.ts';
+import { runJob } from './run-job.ts';
+
+/** Runs generation jobs somewhere: on generator threads, or on the main thread. */
+export interface Executor {
+  /** Jobs that may run at once. */
+  readonly capacity: number;
+  /** Runs one job; resolves to one body per item. */
+  run(model: string, items: readonly JobItem[]): Promise<Body[]>;
+  close(): Promise<void>;
+}
+
+/** The main thread's own sessions: one job at a time, blocking the event loop while it runs (tests, --generator-threads 0). */
+export class InlineExecutor implements Executor {
+  readonly capacity = 1;
+  constructor(private readonly models: ReadonlyMap<string, LoadedModel>) {}
+
+  run(model: string, items: readonly JobItem[]): Promise<Body[]> {
+    const m = this.models.get(model);
+    if (!m) return Promise.reject(new Error(`Unknown model '${model}'`));
+    return runJob(m, items);
+  }
+
+  async close(): Promise<void> {}
+}
+
+const ENTRY = join(import.meta.dirname, '..', '..', 'bin', 'generator-thread.js');
+
+interface Pending {
+  readonly resolve: (bodies: Body[]) => void;
+  readonly reject: (err: Error) => void;
+}
+
+/**
+ * Generator threads, each with its own onnxruntime sessions (one intra-op thread each), so that
+ * generation and PNG encoding never block the event loop and every core is used. A job goes to a thread
+ * with nothing to do; the scheduler sends at most `capacity` jobs at once.
+ */
+export class ThreadPool implements Executor {
+  private readonly idle: Worker[] = [];
+  private readonly pending = new Map<number, Pending>();
+  private readonly workers: Worker[] = [];
+  private nextId = 1;
+
+  private constructor(readonly capacity: number) {}
+
+  /** Starts `threads` generator threads and waits until each has created its sessions. */
+  static async start(models: ReadonlyMap<string, LoadedModel>, threads: number, sessionOptions: Record<string, unknown>): Promise<ThreadPool> {
+    const pool = new ThreadPool(threads);
+    const init: WorkerInit = { models: [...models.values()].map((m) => ({ name: m.manifest.name, bytes: m.bytes, manifest: m.manifest })), sessionOptions };
+    await Promise.all(
+      Array.from({ length: threads }, async () => {
+        const worker = new Worker(ENTRY, { workerData: init });
+        pool.workers.push(worker);
+        const ready = await new Promise<WorkerReady>((resolve, reject) => {
+          worker.once('message', resolve);
+          worker.once('error', reject);
+        });
+        if (!ready.ready) throw new Error(`a generator thread could not start: ${ready.error}`);
+        worker.on('message', (msg: JobResponse) => pool.settle(worker, msg));
+        worker.on('error', (err) => pool.fail(err));
+        pool.idle.push(worker);
+      }),
+    ).catch(async (err) => {
+      await pool.close();
+      throw err;
+    });
+    return pool;
+  }
+
+  run(model: string, items: readonly JobItem[]): Promise<Body[]> {
+    const worker = this.idle.pop();
+    if (!worker) return Promise.reject(new Error('no idle generator thread (the scheduler sent more jobs than the capacity)'));
+    const id = this.nextId++;
+    const job: JobRequest = { id, model, items };
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      (worker as Worker & { jobId?: number }).jobId = id;
+      worker.postMessage(job);
+    });
+  }
+
+  private settle(worker: Worker, msg: JobResponse): void {
+    const p = this.pending.get(msg.id);
+    this.pending.delete(msg.id);
+    this.idle.push(worker);
+    if (!p) return;
+    if (msg.ok) p.resolve(msg.bodies);
+    else p.reject(new Error(msg.error));
+  }
+
+  private fail(err: Error): void {
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}

@@ -1,0 +1,53 @@
+import { serve, type ServerType } from '@hono/node-server';
+import type { Server } from 'node:http';
+
+/** How long a client may take, and how many connections one process keeps. */
+export interface HttpLimits {
+  /** A client must send its request headers within this time (then 408 and close). */
+  readonly headersMs: number;
+  /** A client must send its whole request within this time. */
+  readonly requestMs: number;
+  /** An idle keep-alive connection is closed after this time. */
+  readonly keepAliveMs: number;
+  /** A socket with no traffic at all is closed after this time. */
+  readonly idleMs: number;
+  readonly maxConnections: number;
+}
+
+/** The documented defaults. */
+export const DEFAULT_HTTP_LIMITS: HttpLimits = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000, idleMs: 60_000, maxConnections: 4096 };
+
+/**
+ * Listens with `fetch` (a Hono app's) on a Node HTTP server with the limits set: slow or silent clients
+ * cannot hold sockets and buffers for ever. Resolves once listening, with the port.
+ */
+export function listen(
+  fetch: (req: Request) => Response | Promise<Response>,
+  port: number,
+  hostname: string,
+  limits: HttpLimits = DEFAULT_HTTP_LIMITS,
+): Promise<{ server: Server; port: number }> {
+  if (limits.headersMs > limits.requestMs)
+    throw new Error(`Expected --headers-timeout-ms (${limits.headersMs}) at most --request-timeout-ms (${limits.requestMs})`);
+  return new Promise((resolve, reject) => {
+    const server: ServerType = serve(
+      {
+        fetch,
+        port,
+        hostname,
+        serverOptions: {
+          headersTimeout: limits.headersMs,
+          requestTimeout: limits.requestMs,
+          keepAliveTimeout: limits.keepAliveMs,
+          // Node checks header and request deadlines on an interval (30 s by default): often enough to keep them.
+          connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.headersMs / 4))),
+        },
+      },
+      (info) => resolve({ server: server as Server, port: info.port }),
+    );
+    const http = server as Server;
+    http.timeout = limits.idleMs;
+    http.maxConnections = limits.maxConnections;
+    http.once('error', reject);
+  });
+}
