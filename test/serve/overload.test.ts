@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { createApp } from '../../serve/app.ts';
-import { type Executor, ThreadPool } from '../../serve/generation/pool.ts';
+import { type Executor, InlineExecutor, ThreadPool } from '../../serve/generation/pool.ts';
 import type { JobItem } from '../../serve/generation/protocol.ts';
 import { listen } from '../../serve/http-server.ts';
 import { ProviderSelector } from '../../serve/providers.ts';
@@ -163,6 +163,22 @@ test('/healthz answers within 50 ms while n=256 requests saturate the generator 
     assert.ok(results.every(([status, bytes]) => status === 200 && bytes! > 0));
   } finally {
     child.kill('SIGTERM');
+  }
+});
+
+test('generator threads give the bytes the event loop gives, for grids and animations', async () => {
+  const pool = await ThreadPool.start(models, 2, quiet.sessionOptions() as Record<string, unknown>);
+  try {
+    const inline = new InlineExecutor(models);
+    const items: JobItem[] = [
+      { latents: new Float32Array(300).fill(0.3), labels: null, n: 3, render: { kind: 'grid', cols: 2, scale: 2, padding: 1 } },
+      { latents: new Float32Array(400).fill(-0.2), labels: null, n: 4, render: { kind: 'animation', format: 'gif', scale: 1, delay: 50 } },
+    ];
+    const [threaded, direct] = await Promise.all([pool.run('dcgan', items), inline.run('dcgan', items)]);
+    assert.deepEqual(threaded, direct);
+    await assert.rejects(pool.run('nope', items), /no model 'nope' in this generator thread/);
+  } finally {
+    await pool.close();
   }
 });
 

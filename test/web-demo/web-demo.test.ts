@@ -188,6 +188,21 @@ test('offline: after one visit the page reloads and generates with the network g
     if (!navigator.serviceWorker.controller) await new Promise((r) => navigator.serviceWorker.addEventListener('controllerchange', r, { once: true }));
   });
   const online = await generateIn(page, 21);
+  // The service worker answers only the demo's own files: the API goes to the network, query and all.
+  // A string, not a function: tsx would name the inner helpers with a __name the page does not have.
+  const api = (await page.evaluate(`(async () => {
+    const bytes = async (url) => Array.from(new Uint8Array(await (await fetch(url)).arrayBuffer())).join(',');
+    const keys = await caches.keys();
+    const cached = (await Promise.all(keys.map(async (k) => (await (await caches.open(k)).keys()).map((r) => new URL(r.url).pathname)))).flat();
+    return { one: await bytes('/sample?n=1&seed=1'), two: await bytes('/sample?n=1&seed=2'), cached };
+  })()`)) as { one: string; two: string; cached: string[] };
+  assert.notEqual(api.one, api.two, 'two seeds, two images');
+  assert.ok(api.cached.includes('/app.js') && api.cached.includes('/models/dense.onnx'), 'the demo files are precached');
+  assert.deepEqual(
+    api.cached.filter((p) => /^\/(sample|healthz|metrics|interpolate|models$)/.test(p)),
+    [],
+    'no API response is cached',
+  );
   await context.setOffline(true);
   const blocked = await page.evaluate(() =>
     fetch('/healthz').then(
