@@ -1,72 +1,205 @@
 import autocannon from 'autocannon';
-import { spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineCommand } from '../lib/cli/command.ts';
 
 /**
- * `npm run bench:serve`: starts the server in a child process on a free loopback port and loads it with
- * autocannon, bounded in time: /sample?n=16, /sample?n=256 and the static /example.png as the floor.
- * `--batching off` measures the same server with one onnxruntime run() per request.
+ * `npm run bench:serve`: starts the server in a child process on a free loopback port and loads it,
+ * bounded in time: /example.png (the static floor), /sample?n=16 and /sample?n=256; `--peer` also runs
+ * the FastAPI + PyTorch + Pillow peer (bench/peer/server.py) under the same load; `--overload` asks for
+ * large grids on 256 connections while a separate process probes /healthz and the server's RSS is sampled.
  */
-async function startServer(extra: string[]): Promise<{ url: string; stop: () => Promise<void> }> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(import.meta.dirname, '..', 'bin', 'serve.ts'), '--port', '0', '--host', '127.0.0.1', ...extra],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /on (http:\/\/[^\s]+)\//.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.on('exit', (code) => reject(new Error(`server exited with code ${code}: ${out}`)));
-  });
-  return {
-    url,
-    stop: () =>
-      new Promise((resolve) => {
-        child.on('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
+
+const root = join(import.meta.dirname, '..');
+
+interface Started {
+  readonly url: string;
+  readonly pid: number;
+  stop(): Promise<void>;
 }
 
-/** `ganforge bench serve`: HTTP load on a child server, bounded in time. */
+/** Starts a child and waits for the line that gives its URL. */
+function startChild(command: string, args: string[], urlPattern: RegExp, fixedUrl?: string): Promise<Started> {
+  const child: ChildProcess = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const done = (url: string): void =>
+      resolve({
+        url,
+        pid: child.pid!,
+        stop: () =>
+          new Promise((r) => {
+            child.on('exit', () => r());
+            child.kill('SIGTERM');
+          }),
+      });
+    const onData = (chunk: Buffer): void => {
+      out += chunk.toString();
+      const m = urlPattern.exec(out);
+      if (m) done(fixedUrl ?? m[1]!);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`${command} exited with code ${code}: ${out}`)));
+  });
+}
+
+/** Our server, with extra flags. */
+function startServer(extra: string[]): Promise<Started> {
+  return startChild(
+    process.execPath,
+    ['--import', 'tsx', join(root, 'bin', 'serve.ts'), '--port', '0', '--host', '127.0.0.1', ...extra],
+    /on (http:\/\/[^\s]+)\//,
+  );
+}
+
+/** The FastAPI + PyTorch peer (Debian's python3-torch, python3-fastapi, python3-uvicorn, python3-pil). */
+async function startPeer(model: string, port: number): Promise<Started> {
+  const python = '/usr/bin/python3';
+  const peer = startChild(
+    python,
+    [join(root, 'bench', 'peer', 'server.py'), '--model', model, '--port', String(port)],
+    /Uvicorn running|Application startup complete/,
+    `http://127.0.0.1:${port}`,
+  );
+  // uvicorn at log level warning prints nothing: poll its health instead.
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 200; i++) {
+    if (
+      await fetch(`${url}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    ) {
+      const p = await Promise.race([peer, new Promise<null>((r) => setTimeout(() => r(null), 10))]);
+      return p ?? { url, pid: 0, stop: async () => void execFileSync('pkill', ['-f', 'bench/peer/server.py']) };
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the peer did not start on ${url} (needs ${python} with torch, fastapi, uvicorn and PIL)`);
+}
+
+interface Row {
+  readonly rps: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly codes: Record<string, number>;
+}
+
+/** Load on one URL: wrk (Debian's, 2 threads) when asked and installed, else autocannon. */
+async function load(url: string, connections: number, duration: number, tool: 'autocannon' | 'wrk'): Promise<Row> {
+  if (tool === 'wrk') {
+    const out = execFileSync('wrk', ['-t2', `-c${connections}`, `-d${duration}s`, '--latency', url], { encoding: 'utf8' });
+    const ms = (label: string): number => {
+      const m = new RegExp(`${label}\\s+([\\d.]+)(us|ms|s)`).exec(out);
+      return m ? Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1) : Number.NaN;
+    };
+    const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+    return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]), p50: ms('50%'), p99: ms('99%'), codes: { 'non-2xx': non2xx } };
+  }
+  const r = await autocannon({ url, connections, duration });
+  const codes: Record<string, number> = {};
+  for (const [code, stat] of Object.entries(r.statusCodeStats ?? {})) codes[code] = stat?.count ?? 0;
+  if (r.errors) codes.errors = r.errors;
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, codes };
+}
+
+function printRows(rows: [string, Row][]): void {
+  console.log(`${'target'.padEnd(34)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}  status codes`);
+  for (const [name, r] of rows) {
+    console.log(
+      `${name.padEnd(34)} ${r.rps.toFixed(0).padStart(8)} ${r.p50.toFixed(1).padStart(8)} ${r.p99.toFixed(1).padStart(8)}  ${JSON.stringify(r.codes)}`,
+    );
+  }
+}
+
+/** The RSS of a process, in MiB (Linux). */
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+/** 256 connections asking for large grids; /healthz probed from another process; the server's RSS sampled. */
+async function overload(server: Started, duration: number): Promise<void> {
+  const probe = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const u=${JSON.stringify(`${server.url}/healthz`)};const l=[];const end=Date.now()+${duration * 1000};(async()=>{while(Date.now()<end){const t=performance.now();await fetch(u).then(r=>r.text());l.push(performance.now()-t);await new Promise(r=>setTimeout(r,20));}l.sort((a,b)=>a-b);console.log(JSON.stringify({n:l.length,p50:l[l.length>>1],p99:l[Math.floor(l.length*0.99)],max:l.at(-1)}));})()`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let probeOut = '';
+  probe.stdout.on('data', (d: Buffer) => {
+    probeOut += d.toString();
+  });
+  const rss: number[] = [rssMiB(server.pid)];
+  const sampler = setInterval(() => rss.push(rssMiB(server.pid)), 500);
+  const r = await autocannon({ url: `${server.url}/sample?n=256&scale=4`, connections: 256, duration });
+  clearInterval(sampler);
+  await new Promise((resolve) => probe.on('exit', resolve));
+  const health = JSON.parse(probeOut) as { n: number; p50: number; p99: number; max: number };
+  const codes = Object.fromEntries(Object.entries(r.statusCodeStats ?? {}).map(([c, stat]) => [c, stat?.count ?? 0]));
+  console.log(
+    `overload: 256 connections, /sample?n=256&scale=4, ${duration} s: ${r.requests.total} responses ${JSON.stringify(codes)}, ${r.errors} socket errors`,
+  );
+  console.log(
+    `  /healthz from another process (${health.n} probes): p50 ${health.p50.toFixed(1)} ms, p99 ${health.p99.toFixed(1)} ms, max ${health.max.toFixed(1)} ms`,
+  );
+  console.log(`  server RSS: ${rss[0]!.toFixed(0)} MiB at the start, ${Math.max(...rss).toFixed(0)} MiB at most, ${rss.at(-1)!.toFixed(0)} MiB at the end`);
+}
+
+/** `ganforge bench serve`: HTTP load on a child server (and the peer), bounded in time. */
 export const benchServeCommand = defineCommand({
   name: 'bench serve',
-  summary: 'HTTP throughput and latency of /example.png, /sample?n=16 and /sample?n=256 (autocannon)',
+  summary: 'HTTP throughput and latency of /example.png and /sample (and the FastAPI peer, and an overload run)',
   usage: '[flags]',
   flags: {
     duration: { kind: 'int', min: 1, max: 120, default: 10, help: 'seconds of load per route' },
     connections: { kind: 'int', min: 1, max: 1024, default: 32, help: 'concurrent connections' },
     batching: { kind: 'enum', values: ['on', 'off'], default: 'on', help: 'off: one onnxruntime run() per request' },
-    model: { kind: 'string', help: 'the default model of the server under load', defaultLabel: "the server's default" },
+    model: { kind: 'enum', values: ['dense', 'dcgan'], default: 'dense', help: 'the default model of the server (and the peer) under load' },
+    'load-generator': { kind: 'enum', values: ['autocannon', 'wrk'], default: 'autocannon', help: "autocannon (npm), or Debian's wrk with 2 threads" },
+    peer: { kind: 'boolean', help: 'also load the FastAPI + PyTorch + Pillow peer (bench/peer/server.py, Debian packages)' },
+    overload: { kind: 'boolean', help: 'also run 256 connections of /sample?n=256&scale=4 with /healthz probed and RSS sampled' },
+    'server-flags': { kind: 'string', default: '', help: "extra flags for the server, e.g. '--workers 2 --generator-threads 1'" },
   },
   async run({ values }) {
     const { duration, connections } = values;
-    const extra = [...(values.batching === 'off' ? ['--max-batch-images', '0'] : []), ...(values.model ? ['--default-model', values.model] : [])];
+    const tool = values['load-generator'];
+    const extra = [
+      ...(values.batching === 'off' ? ['--max-batch-images', '0'] : []),
+      '--default-model',
+      values.model,
+      ...values['server-flags'].split(' ').filter(Boolean),
+    ];
     const server = await startServer(extra);
+    const rows: [string, Row][] = [];
     try {
-      console.log(`autocannon: ${connections} connections, ${duration} s per route, batching ${values.batching}, ${server.url}`);
-      const rows: string[][] = [['route', 'req/s', 'p50 ms', 'p99 ms', 'errors']];
+      console.log(
+        `${tool}: ${connections} connections, ${duration} s per route, model ${values.model}, batching ${values.batching}, ${server.url} ${extra.join(' ')}`,
+      );
       for (const path of ['/example.png', '/sample?n=16', '/sample?n=256']) {
-        await autocannon({ url: server.url + path, connections, duration: 1 }); // warm-up
-        const r = await autocannon({ url: server.url + path, connections, duration });
-        rows.push([path, r.requests.average.toFixed(0), String(r.latency.p50), String(r.latency.p99), String(r.errors + r.non2xx)]);
+        await load(server.url + path, connections, 1, tool); // warm-up
+        rows.push([`ganforge ${path}`, await load(server.url + path, connections, duration, tool)]);
       }
-      for (const row of rows)
-        console.log(
-          `${row[0]!.padEnd(16)} ${row
-            .slice(1)
-            .map((c) => c.padStart(8))
-            .join(' ')}`,
-        );
+      if (values.overload) await overload(server, duration);
     } finally {
       await server.stop();
     }
+    if (values.peer) {
+      const peer = await startPeer(values.model, 18091);
+      try {
+        await load(`${peer.url}/sample?n=16`, connections, 1, tool);
+        rows.push(['peer (FastAPI+PyTorch) /sample?n=16', await load(`${peer.url}/sample?n=16`, connections, duration, tool)]);
+      } finally {
+        await peer.stop();
+      }
+      const ours = rows.find(([n]) => n === 'ganforge /sample?n=16')![1];
+      const theirs = rows.at(-1)![1];
+      console.log(`/sample?n=16: ganforge ${(ours.rps / theirs.rps).toFixed(2)}x the peer's throughput`);
+    }
+    printRows(rows);
   },
 });

@@ -1,0 +1,141 @@
+import autocannon from 'autocannon';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defineCommand } from '../lib/cli/command.ts';
+
+/**
+ * `npm run bench:scale` (not part of npm test; needs Debian's nginx): two stateless replicas behind nginx,
+ * load through nginx, one replica killed (SIGKILL) half-way, and the throughput before and after with
+ * every failed request counted. nginx retries an idempotent GET on the other replica when a connection
+ * fails, so the kill costs no request.
+ */
+
+const root = join(import.meta.dirname, '..');
+
+/** The nginx configuration of the README's deployment section, for two replicas on `ports`. */
+export function nginxConfig(prefix: string, listenPort: number, ports: readonly number[]): string {
+  return `worker_processes 1;
+error_log ${prefix}/error.log warn;
+pid ${prefix}/nginx.pid;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${prefix}/body;
+  proxy_temp_path ${prefix}/proxy;
+  fastcgi_temp_path ${prefix}/fastcgi;
+  uwsgi_temp_path ${prefix}/uwsgi;
+  scgi_temp_path ${prefix}/scgi;
+  upstream ganforge {
+    # Passive health checks: a replica that fails is left out for 5 s, then tried again.
+${ports.map((p) => `    server 127.0.0.1:${p} max_fails=1 fail_timeout=5s;`).join('\n')}
+    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:${listenPort};
+    location / {
+      proxy_pass http://ganforge;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      # A GET whose replica died (reset, refused, 502/503/504) is retried on the other one.
+      proxy_next_upstream error timeout http_502 http_503 http_504;
+      proxy_next_upstream_tries 2;
+      proxy_connect_timeout 1s;
+      proxy_read_timeout 30s;
+    }
+    location = /healthz {
+      proxy_pass http://ganforge;
+      proxy_next_upstream error timeout http_502 http_503 http_504;
+    }
+  }
+}
+`;
+}
+
+function startReplica(port: number): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(root, 'bin', 'serve.ts'), '--port', String(port), '--host', '127.0.0.1', '--default-model', 'dense'],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (/ganforge: serving/.test(out)) resolve(child);
+    });
+    child.on('exit', (code) => reject(new Error(`replica on ${port} exited (${code}): ${out}`)));
+  });
+}
+
+/** `ganforge bench scale`: two replicas behind nginx, one killed mid-run. */
+export const benchScaleCommand = defineCommand({
+  name: 'bench scale',
+  summary: 'two replicas behind nginx (Debian), one killed mid-run: failed requests and throughput before and after',
+  usage: '[flags]',
+  flags: {
+    duration: { kind: 'int', min: 4, max: 300, default: 12, help: 'seconds of load; the kill is half-way' },
+    connections: { kind: 'int', min: 1, max: 1024, default: 32, help: 'concurrent connections' },
+    path: { kind: 'string', default: '/sample?n=16', help: 'the route under load' },
+  },
+  async run({ values }) {
+    const prefix = await mkdtemp(join(tmpdir(), 'ganforge-nginx-'));
+    const [portA, portB, front] = [18101, 18102, 18100];
+    await writeFile(join(prefix, 'nginx.conf'), nginxConfig(prefix, front, [portA, portB]));
+    const replicas = await Promise.all([startReplica(portA), startReplica(portB)]);
+    const nginx = spawn('nginx', ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'inherit' });
+    try {
+      for (
+        let i = 0;
+        i < 50 &&
+        !(await fetch(`http://127.0.0.1:${front}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        ));
+        i++
+      )
+        await new Promise((r) => setTimeout(r, 100));
+      const perSecond: number[] = [];
+      let failed = 0;
+      const started = Date.now();
+      const killAt = (values.duration * 1000) / 2;
+      let killedAt = 0;
+      let finish: (r: autocannon.Result) => void = () => {};
+      const done = new Promise<autocannon.Result>((resolve) => {
+        finish = resolve;
+      });
+      const instance = autocannon({ url: `http://127.0.0.1:${front}${values.path}`, connections: values.connections, duration: values.duration }, (err, r) => {
+        if (err) throw err;
+        finish(r);
+      });
+      instance.on('response', (_client: unknown, status: number) => {
+        const s = Math.floor((Date.now() - started) / 1000);
+        perSecond[s] = (perSecond[s] ?? 0) + 1;
+        if (status !== 200) failed++;
+      });
+      const killer = setTimeout(() => {
+        killedAt = Date.now() - started;
+        replicas[0]!.kill('SIGKILL');
+      }, killAt);
+      const result = await done;
+      clearTimeout(killer);
+      const killSecond = Math.floor(killedAt / 1000);
+      const mean = (xs: number[]): number => xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.length);
+      const before = mean(perSecond.slice(1, killSecond));
+      const afterRates = mean(perSecond.slice(killSecond + 1, values.duration));
+      console.log(
+        `nginx on :${front} -> replicas :${portA}, :${portB}; ${values.connections} connections, ${values.path}, ${values.duration} s; replica :${portA} SIGKILLed at ${(killedAt / 1000).toFixed(1)} s`,
+      );
+      console.log(`responses ${result.requests.total}, non-200 ${failed}, socket errors ${result.errors}, timeouts ${result.timeouts}`);
+      console.log(
+        `throughput: ${before.toFixed(0)} req/s with two replicas, ${afterRates.toFixed(0)} req/s with one (per second: ${perSecond.map((x) => x ?? 0).join(' ')})`,
+      );
+    } finally {
+      nginx.kill('SIGTERM');
+      for (const r of replicas) r.kill('SIGTERM');
+    }
+  },
+});
