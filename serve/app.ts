@@ -11,6 +11,7 @@ import { ByteLru } from './lru.ts';
 import { crossOriginIsolation } from './middleware/isolation.ts';
 import type { Body } from './generation/protocol.ts';
 import type { LoadedModel } from './registry.ts';
+import type { Preflight } from './http-server.ts';
 import { configureSharp } from './render.ts';
 import { healthRoutes } from './routes/health.ts';
 import { modelRoutes } from './routes/models.ts';
@@ -51,7 +52,7 @@ export const QUEUE_DEFAULTS = { maxBatchImages: 1024, maxQueueImages: 2048, queu
  * /metrics), mounted with `app.route()` behind the isolation and metrics middleware, with one error
  * handler for all of them. Generation goes through one bounded scheduler per app.
  */
-export function createApp(options: AppOptions): { app: Hono; scheduler: Scheduler; cache: ByteLru<Body> } {
+export function createApp(options: AppOptions): { app: Hono; scheduler: Scheduler; cache: ByteLru<Body>; preflight: Preflight } {
   const { models, defaultModel } = options;
   if (!models.has(defaultModel)) throw new Error(`Default model '${defaultModel}' is not loaded`);
   configureSharp();
@@ -88,5 +89,47 @@ export function createApp(options: AppOptions): { app: Hono; scheduler: Schedule
   app.route('/', health.routes);
   if (options.webDemoDir) app.use('/*', serveStatic({ root: options.webDemoDir }));
   app.get('/', (c) => c.text('The web demo is not built: run npm run build:web (npm start builds it).', 404));
-  return { app, scheduler, cache };
+  return { app, scheduler, cache, preflight: overloadPreflight(scheduler, defaultModel, ctx.defaultConditional) };
+}
+
+/** The query of a generating request, read cheaply: which model, how many images. */
+function cheapQuery(url: string): { path: string; model: string | null; images: number | null } {
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  const params = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
+  const model = params.get('model')?.split('@')[0] ?? null;
+  // Digit ranges multiply n by their rows: leave those to the app's own check.
+  const digit = params.get('digit');
+  const count = path === '/interpolate' ? (params.get('steps') ?? '10') : (params.get('n') ?? '16');
+  const images = digit && digit.length > 1 ? null : /^\d{1,3}$/.test(count) ? Number(count) : null;
+  return { path, model, images };
+}
+
+/**
+ * The server's load-shedding preflight: a /sample or /interpolate request the scheduler would refuse
+ * (its model's queue is full) gets its 503 before Hono parses it, so that under overload the event loop
+ * spends almost nothing on work it cannot take and health checks stay fast. Everything else goes to the app.
+ */
+export function overloadPreflight(scheduler: Scheduler, defaultModel: string, defaultConditional: string | null): Preflight {
+  return (req) => {
+    const url = req.url ?? '';
+    if (req.method !== 'GET' || !(url.startsWith('/sample') || url.startsWith('/interpolate'))) return null;
+    const { path, model, images } = cheapQuery(url);
+    if ((path !== '/sample' && path !== '/interpolate') || images === null) return null;
+    const name = model ?? (url.includes('digit=') && defaultConditional ? defaultConditional : defaultModel);
+    if (!scheduler.wouldShed(name, images)) return null;
+    scheduler.countShed(name);
+    const retryAfter = String(scheduler.retryAfter());
+    return {
+      status: 503,
+      headers: {
+        'Content-Type': 'application/json',
+        'Retry-After': retryAfter,
+        'Cross-Origin-Opener-Policy': 'same-origin',
+        'Cross-Origin-Embedder-Policy': 'require-corp',
+        'Cross-Origin-Resource-Policy': 'same-origin',
+      },
+      body: JSON.stringify({ error: `Overloaded: the ${name} queue is full; retry after ${retryAfter} s` }),
+    };
+  };
 }

@@ -56,7 +56,7 @@ async function runServer(config: ServeConfig): Promise<void> {
   if (!hasDemo) console.error(`web demo not built (${webDemoDir}); GET / will say so. npm start builds it.`);
   const sessionOptions = providers.sessionOptions() as Record<string, unknown>;
   const executor: Executor = config.generatorThreads > 0 ? await ThreadPool.start(models, config.generatorThreads, sessionOptions) : new InlineExecutor(models);
-  const { app } = createApp({
+  const { app, preflight } = createApp({
     models,
     defaultModel,
     provider: providers.provider ?? 'cpu',
@@ -68,7 +68,7 @@ async function runServer(config: ServeConfig): Promise<void> {
     limits: { maxPixels: config.maxPixels, maxImages: 256 },
     webDemoDir: hasDemo ? webDemoDir : undefined,
   });
-  const { server: http, port } = await listen(app.fetch, config.port, config.host, { ...config.timeouts, maxConnections: config.maxConnections });
+  const { server: http, port } = await listen(app.fetch, config.port, config.host, { ...config.timeouts, maxConnections: config.maxConnections }, preflight);
   const threads = config.generatorThreads > 0 ? `${config.generatorThreads} generator threads` : 'generating on the event loop';
   console.log(`ganforge: serving ${[...models.keys()].join(', ')} (default ${defaultModel}; ${threads}) on http://${config.host}:${port}/`);
 
@@ -78,8 +78,12 @@ async function runServer(config: ServeConfig): Promise<void> {
     closing = true;
     console.log(`${signal}: finishing in-flight requests, then exiting`);
     // close() stops accepting and waits for in-flight requests; idle keep-alive sockets would hold it open.
+    // Then the generator threads, then the sessions: a session must not be released under a running job.
     http.close(() => {
-      void Promise.all([executor.close(), ...[...models.values()].map((m) => m.session.release())]).finally(() => process.exit(0));
+      void executor
+        .close()
+        .then(() => Promise.all([...models.values()].map((m) => m.session.release())))
+        .finally(() => process.exit(0));
     });
     http.closeIdleConnections();
     setTimeout(() => process.exit(1), 10_000).unref();

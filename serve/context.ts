@@ -2,7 +2,7 @@ import { defaultColumns } from '../shared/grid.ts';
 import { isConditional } from '../shared/generator.ts';
 import { type CostLimits, checkPixels, gridSize } from './cost.ts';
 import { HttpError } from './errors.ts';
-import type { RenderSpec } from './generation/protocol.ts';
+import type { JobItem, RenderSpec } from './generation/protocol.ts';
 import type { Scheduler } from './generation/scheduler.ts';
 import type { ByteLru } from './lru.ts';
 import type { Body } from './generation/protocol.ts';
@@ -86,7 +86,7 @@ export function checkGridCost(ctx: ServeContext, model: LoadedModel, grid: GridL
 export function generate(
   ctx: ServeContext,
   model: LoadedModel,
-  latents: Float32Array,
+  latents: JobItem['latents'],
   n: number,
   labels: Int32Array | null,
   render: RenderSpec,

@@ -28,6 +28,9 @@ export function badParameter(parameter: string, expected: string, received: stri
 export function onError(err: Error, c: Context): Response {
   if (err instanceof OverloadError) {
     c.header('Retry-After', String(err.retryAfter));
+    // Shed the connection too: a client that retries at once must reconnect, and new connections (a
+    // health check, say) then wait in the same accept queue instead of behind a saturated event loop.
+    c.header('Connection', 'close');
     return c.json({ error: `Overloaded: ${err.message}; retry after ${err.retryAfter} s` }, 503);
   }
   // Nobody reads this answer: the client closed the connection while its work was queued.

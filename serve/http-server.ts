@@ -1,5 +1,5 @@
 import { serve, type ServerType } from '@hono/node-server';
-import type { Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
 /** How long a client may take, and how many connections one process keeps. */
 export interface HttpLimits {
@@ -14,6 +14,9 @@ export interface HttpLimits {
   readonly maxConnections: number;
 }
 
+/** A cheap answer given before the app parses a request (load shedding), or null to let the app answer. */
+export type Preflight = (req: IncomingMessage) => { readonly status: number; readonly headers: Record<string, string>; readonly body: string } | null;
+
 /** The documented defaults. */
 export const DEFAULT_HTTP_LIMITS: HttpLimits = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000, idleMs: 60_000, maxConnections: 4096 };
 
@@ -26,6 +29,7 @@ export function listen(
   port: number,
   hostname: string,
   limits: HttpLimits = DEFAULT_HTTP_LIMITS,
+  preflight: Preflight = () => null,
 ): Promise<{ server: Server; port: number }> {
   if (limits.headersMs > limits.requestMs)
     throw new Error(`Expected --headers-timeout-ms (${limits.headersMs}) at most --request-timeout-ms (${limits.requestMs})`);
@@ -35,6 +39,14 @@ export function listen(
         fetch,
         port,
         hostname,
+        // Requests the scheduler would refuse anyway are answered here, without the app's parsing: under
+        // overload the event loop stays free for health checks and for the work it can take.
+        createServer: ((options: object, listener: (req: IncomingMessage, res: ServerResponse) => void) =>
+          createServer(options, (req, res) => {
+            const early = preflight(req);
+            if (!early) return listener(req, res);
+            res.writeHead(early.status, early.headers).end(early.body);
+          })) as typeof createServer,
         serverOptions: {
           headersTimeout: limits.headersMs,
           requestTimeout: limits.requestMs,

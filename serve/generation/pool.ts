@@ -6,10 +6,10 @@ import { runJob } from './run-job.ts';
 
 /** Runs generation jobs somewhere: on generator threads, or on the main thread. */
 export interface Executor {
-  /** Jobs that may run at once. */
+  /** Jobs whose inference may run at once. */
   readonly capacity: number;
-  /** Runs one job; resolves to one body per item. */
-  run(model: string, items: readonly JobItem[]): Promise<Body[]>;
+  /** Runs one job; `onInferred` frees its capacity once the model has run; resolves to one body per item. */
+  run(model: string, items: readonly JobItem[], onInferred?: () => void): Promise<Body[]>;
   close(): Promise<void>;
 }
 
@@ -18,10 +18,13 @@ export class InlineExecutor implements Executor {
   readonly capacity = 1;
   constructor(private readonly models: ReadonlyMap<string, LoadedModel>) {}
 
-  run(model: string, items: readonly JobItem[]): Promise<Body[]> {
+  run(model: string, items: readonly JobItem[], onInferred?: () => void): Promise<Body[]> {
     const m = this.models.get(model);
-    if (!m) return Promise.reject(new Error(`Unknown model '${model}'`));
-    return runJob(m, items);
+    if (!m) {
+      onInferred?.();
+      return Promise.reject(new Error(`Unknown model '${model}'`));
+    }
+    return runJob(m, items, onInferred);
   }
 
   async close(): Promise<void> {}
@@ -30,8 +33,11 @@ export class InlineExecutor implements Executor {
 const ENTRY = join(import.meta.dirname, '..', '..', 'bin', 'generator-thread.js');
 
 interface Pending {
+  readonly worker: Worker;
   readonly resolve: (bodies: Body[]) => void;
   readonly reject: (err: Error) => void;
+  /** Called once: when the model has run, or when the job fails before. */
+  inferred?: () => void;
 }
 
 /**
@@ -71,29 +77,44 @@ export class ThreadPool implements Executor {
     return pool;
   }
 
-  run(model: string, items: readonly JobItem[]): Promise<Body[]> {
+  run(model: string, items: readonly JobItem[], onInferred?: () => void): Promise<Body[]> {
     const worker = this.idle.pop();
-    if (!worker) return Promise.reject(new Error('no idle generator thread (the scheduler sent more jobs than the capacity)'));
+    if (!worker) {
+      onInferred?.();
+      return Promise.reject(new Error('no idle generator thread (the scheduler sent more jobs than the capacity)'));
+    }
     const id = this.nextId++;
     const job: JobRequest = { id, model, items };
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      (worker as Worker & { jobId?: number }).jobId = id;
+      this.pending.set(id, { worker, resolve, reject, inferred: onInferred });
       worker.postMessage(job);
     });
   }
 
-  private settle(worker: Worker, msg: JobResponse): void {
+  /** The thread is free for the next job once its model has run (or the job failed). */
+  private free(p: Pending): void {
+    if (!p.inferred) return;
+    const inferred = p.inferred;
+    p.inferred = undefined;
+    this.idle.push(p.worker);
+    inferred();
+  }
+
+  private settle(_worker: Worker, msg: JobResponse): void {
     const p = this.pending.get(msg.id);
-    this.pending.delete(msg.id);
-    this.idle.push(worker);
     if (!p) return;
+    if ('inferred' in msg) return this.free(p);
+    this.pending.delete(msg.id);
+    this.free(p);
     if (msg.ok) p.resolve(msg.bodies);
     else p.reject(new Error(msg.error));
   }
 
   private fail(err: Error): void {
-    for (const p of this.pending.values()) p.reject(err);
+    for (const p of this.pending.values()) {
+      p.inferred?.();
+      p.reject(err);
+    }
     this.pending.clear();
   }
 

@@ -14,8 +14,11 @@ export type RenderSpec =
 
 /** One request's share of a job. */
 export interface JobItem {
-  /** Row-major [n, latentDim]. */
-  readonly latents: Float32Array;
+  /**
+   * Row-major [n, latentDim], or a seed whose latents (`sampleLatents(seed, n, latentDim)`) the generator
+   * thread draws itself: the event loop never spends time on the PRNG.
+   */
+  readonly latents: Float32Array | { readonly seed: number };
   /** Conditional models: one digit per image (null: 0-9 in turn). */
   readonly labels: Int32Array | null;
   readonly n: number;
@@ -31,6 +34,8 @@ export interface JobRequest {
 
 /** A generator thread's answer: one encoded body per item, or the error. */
 export type JobResponse =
+  /** The model has run: the thread takes the next job while this one's bodies are encoded. */
+  | { readonly id: number; readonly inferred: true }
   | { readonly id: number; readonly ok: true; readonly bodies: Body[] }
   | { readonly id: number; readonly ok: false; readonly error: string };
 

@@ -83,8 +83,20 @@ export class Scheduler {
     return this.stats;
   }
 
+  /** True when `images` more would not fit in the queue of `model` (an unknown model: false). */
+  wouldShed(model: string, images: number): boolean {
+    const stats = this.stats.get(model);
+    return stats !== undefined && stats.queuedImages + images > this.options.maxQueueImages;
+  }
+
+  /** Counts a request refused before it reached the scheduler, by {@link wouldShed}. */
+  countShed(model: string): void {
+    const stats = this.stats.get(model);
+    if (stats) stats.shed++;
+  }
+
   /** Seconds until the queue of `model` has room again, roughly: what Retry-After says. */
-  private retryAfter(): number {
+  retryAfter(): number {
     return Math.max(1, Math.ceil(this.options.queueTimeoutMs / 1000));
   }
 
@@ -176,10 +188,19 @@ export class Scheduler {
   private start(model: string, batch: Queued[]): void {
     const stats = this.stats.get(model)!;
     this.running++;
+    let freed = false;
+    // The executor's capacity is its inference: the next batch starts while this one is encoded.
+    const free = (): void => {
+      if (freed) return;
+      freed = true;
+      this.running--;
+      this.dispatch();
+    };
     this.executor
       .run(
         model,
         batch.map((e) => e.item),
+        free,
       )
       .then(
         (bodies) => {
@@ -193,9 +214,6 @@ export class Scheduler {
           for (const e of batch) e.reject(err);
         },
       )
-      .finally(() => {
-        this.running--;
-        this.dispatch();
-      });
+      .finally(free);
   }
 }

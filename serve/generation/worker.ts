@@ -27,7 +27,7 @@ export async function serveGeneratorThread(port: MessagePort, init: WorkerInit):
     const model = models.get(job.model);
     const done = (response: JobResponse, transfer: ArrayBuffer[] = []): void => port.postMessage(response, transfer);
     if (!model) return done({ id: job.id, ok: false, error: `no model '${job.model}' in this generator thread` });
-    runJob(model, job.items).then(
+    runJob(model, job.items, () => port.postMessage({ id: job.id, inferred: true } satisfies JobResponse)).then(
       (bodies) =>
         done(
           { id: job.id, ok: true, bodies },

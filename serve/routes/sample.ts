@@ -1,7 +1,6 @@
 import { Hono } from 'hono';
 import { isConditional } from '../../shared/generator.ts';
 import { latentWalk } from '../../shared/latent.ts';
-import { sampleLatents } from '../../shared/prng.ts';
 import { checkGridCost, digitGrid, type GridLayout, generate, gridLayout, modelFor, type ServeContext } from '../context.ts';
 import { checkPixels } from '../cost.ts';
 import type { Body } from '../generation/protocol.ts';
@@ -11,8 +10,7 @@ import { interpolateQuery, parseQuery, sampleQuery } from '../query.ts';
 
 /** Renders the grid of a model and seed (and digit labels for conditional models) as PNG bytes. */
 function renderGrid(ctx: ServeContext, model: LoadedModel, seed: number, grid: GridLayout, labels: Int32Array | null, signal?: AbortSignal): Promise<Body> {
-  const latents = sampleLatents(seed, grid.n, model.manifest.latentDim);
-  return generate(ctx, model, latents, grid.n, labels, { kind: 'grid', cols: grid.cols, scale: grid.scale, padding: grid.padding }, signal);
+  return generate(ctx, model, { seed }, grid.n, labels, { kind: 'grid', cols: grid.cols, scale: grid.scale, padding: grid.padding }, signal);
 }
 
 /** GET /sample (a PNG grid), GET /interpolate (a latent walk) and GET /example.png. */
