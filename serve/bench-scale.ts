@@ -1,9 +1,10 @@
 import autocannon from 'autocannon';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defineCommand } from '../lib/cli/command.ts';
+import { startServer } from './bench.ts';
 
 /**
  * `npm run bench:scale` (not part of npm test; needs Debian's nginx): two stateless replicas behind nginx,
@@ -11,8 +12,6 @@ import { defineCommand } from '../lib/cli/command.ts';
  * every failed request counted. nginx retries an idempotent GET on the other replica when a connection
  * fails, so the kill costs no request.
  */
-
-const root = join(import.meta.dirname, '..');
 
 /** The nginx configuration of the README's deployment section, for two replicas on `ports`. */
 export function nginxConfig(prefix: string, listenPort: number, ports: readonly number[]): string {
@@ -53,24 +52,6 @@ ${ports.map((p) => `    server 127.0.0.1:${p} max_fails=1 fail_timeout=5s;`).joi
 `;
 }
 
-function startReplica(port: number): Promise<ChildProcess> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(root, 'bin', 'serve.ts'), '--port', String(port), '--host', '127.0.0.1', '--default-model', 'dense'],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (/ganforge: serving/.test(out)) resolve(child);
-    });
-    child.on('exit', (code) => reject(new Error(`replica on ${port} exited (${code}): ${out}`)));
-  });
-}
-
 /** `ganforge bench scale`: two replicas behind nginx, one killed mid-run. */
 export const benchScaleCommand = defineCommand({
   name: 'bench scale',
@@ -85,7 +66,7 @@ export const benchScaleCommand = defineCommand({
     const prefix = await mkdtemp(join(tmpdir(), 'ganforge-nginx-'));
     const [portA, portB, front] = [18101, 18102, 18100];
     await writeFile(join(prefix, 'nginx.conf'), nginxConfig(prefix, front, [portA, portB]));
-    const replicas = await Promise.all([startReplica(portA), startReplica(portB)]);
+    const replicas = await Promise.all([portA, portB].map((port) => startServer(['--port', String(port), '--default-model', 'dense'])));
     const nginx = spawn('nginx', ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'inherit' });
     try {
       for (
@@ -118,7 +99,7 @@ export const benchScaleCommand = defineCommand({
       });
       const killer = setTimeout(() => {
         killedAt = Date.now() - started;
-        replicas[0]!.kill('SIGKILL');
+        process.kill(replicas[0]!.pid, 'SIGKILL');
       }, killAt);
       const result = await done;
       clearTimeout(killer);
@@ -135,7 +116,7 @@ export const benchScaleCommand = defineCommand({
       );
     } finally {
       nginx.kill('SIGTERM');
-      for (const r of replicas) r.kill('SIGTERM');
+      for (const r of replicas.slice(1)) await r.stop();
     }
   },
 });

@@ -13,7 +13,7 @@ import { defineCommand } from '../lib/cli/command.ts';
 
 const root = join(import.meta.dirname, '..');
 
-interface Started {
+export interface Started {
   readonly url: string;
   readonly pid: number;
   stop(): Promise<void>;
@@ -45,8 +45,8 @@ function startChild(command: string, args: string[], urlPattern: RegExp, fixedUr
   });
 }
 
-/** Our server, with extra flags. */
-function startServer(extra: string[]): Promise<Started> {
+/** Our server in a child process, with extra flags (a later `--port` wins over the free port). */
+export function startServer(extra: string[]): Promise<Started> {
   return startChild(
     process.execPath,
     ['--import', 'tsx', join(root, 'bin', 'serve.ts'), '--port', '0', '--host', '127.0.0.1', ...extra],
