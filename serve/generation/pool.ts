@@ -103,7 +103,10 @@ export class ThreadPool implements Executor {
   private settle(_worker: Worker, msg: JobResponse): void {
     const p = this.pending.get(msg.id);
     if (!p) return;
-    if ('inferred' in msg) return this.free(p);
+    if ('inferred' in msg) {
+      this.free(p);
+      return;
+    }
     this.pending.delete(msg.id);
     this.free(p);
     if (msg.ok) p.resolve(msg.bodies);
