@@ -34,7 +34,7 @@ export function onError(err: Error, c: Context): Response {
     return c.json({ error: `Overloaded: ${err.message}; retry after ${err.retryAfter} s` }, 503);
   }
   // Nobody reads this answer: the client closed the connection while its work was queued.
-  if (err instanceof DroppedError) return c.body(null, 499 as 400);
+  if (err instanceof DroppedError || err.name === 'AbortError') return c.body(null, 499 as 400);
   if (err instanceof HttpError) {
     return c.json({ error: err.message, parameter: err.parameter, expected: err.expected, received: err.received }, err.status);
   }

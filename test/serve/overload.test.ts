@@ -177,6 +177,14 @@ test('generator threads give the bytes the event loop gives, for grids and anima
     const [threaded, direct] = await Promise.all([pool.run('dcgan', items), inline.run('dcgan', items)]);
     assert.deepEqual(threaded, direct);
     await assert.rejects(pool.run('nope', items), /no model 'nope' in this generator thread/);
+    // A thread that dies is replaced, and the pool keeps answering.
+    const lost: string[] = [];
+    const fragile = await ThreadPool.start(models, 1, quiet.sessionOptions() as Record<string, unknown>, (l) => lost.push(l));
+    await (fragile as unknown as { workers: Set<import('node:worker_threads').Worker> }).workers.values().next().value!.terminate();
+    assert.match(lost[0] ?? '', /generator thread lost \(the generator thread exited with code 1\); starting another/);
+    for (let i = 0; i < 100 && fragile.capacity === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(await fragile.run('dcgan', items), direct);
+    await fragile.close();
   } finally {
     await pool.close();
   }
