@@ -566,7 +566,8 @@ export const bidirectional: LayerConverter = (ctx, inputs) => {
       {
         hidden_size: int(u),
         direction: 'bidirectional',
-        ...activationAttrs(nativeActivations(cf)!),
+        // One activation list per direction.
+        ...activationAttrs([...nativeActivations(cf)!, ...nativeActivations(cf)!]),
         ...(cf.kind === 'KerasGRUCell' ? { linear_before_reset: int(1) } : {}),
       },
       layer.name,
