@@ -125,13 +125,29 @@ export const tempDir = (prefix: string): Promise<string> => mkdtemp(join(tmpdir(
 export async function goldenGroup(
   group: string,
   cases: readonly GoldenCase[],
-  { opsets = [13, 26], times = [5], options = {} }: { opsets?: number[]; times?: number[]; options?: ConvertLayersModelOptions } = {},
+  {
+    opsets = [13, 26],
+    times = [5],
+    options = {},
+    direct = false,
+  }: {
+    opsets?: number[];
+    times?: number[];
+    options?: ConvertLayersModelOptions;
+    /** Convert the one case's model itself, not nested in a group model. */
+    direct?: boolean;
+  } = {},
 ): Promise<LayersModelConversion[]> {
   const inputs: tf.SymbolicTensor[] = [];
   const outputs: tf.SymbolicTensor[] = [];
   const owners: { name: string; first: number; count: number }[] = [];
+  if (direct && cases.length !== 1) throw new Error('direct conversion takes one case');
   cases.forEach((c, i) => {
     if (!c.keepWeights) randomise(c.model, 1000 + i);
+    if (direct) {
+      owners.push({ name: c.name, first: 0, count: c.model.outputs.length });
+      return;
+    }
     const ins = c.model.inputs.map((t) => tf.input({ shape: t.shape.slice(1), dtype: t.dtype as 'float32' }));
     const applied = c.model.apply(ins.length === 1 ? ins[0]! : ins);
     const outs = Array.isArray(applied) ? (applied as tf.SymbolicTensor[]) : [applied as tf.SymbolicTensor];
@@ -139,7 +155,7 @@ export async function goldenGroup(
     inputs.push(...ins);
     outputs.push(...outs);
   });
-  const wrapper = tf.model({ inputs, outputs, name: group.replace(/\W+/g, '_') });
+  const wrapper = direct ? cases[0]!.model : tf.model({ inputs, outputs, name: group.replace(/\W+/g, '_') });
   const dir = await tempDir('golden');
   await saveLayersModel(wrapper, dir);
   const results: LayersModelConversion[] = [];
