@@ -534,26 +534,58 @@ test('hostile sizes, manifests and topologies get errors naming the file and the
     ['missing file', setPaths(['./gone.bin']), /gone\.bin: cannot read weight file listed in .*model\.json \(ENOENT\)/],
     [
       'unknown dtype',
-      (j) => void (manifestOf(j)[0]!.weights[0]!.dtype = 'float64'),
+      (j) => {
+        manifestOf(j)[0]!.weights[0]!.dtype = 'float64';
+      },
       /weight 'conv\/kernel' has unknown dtype 'float64' \(expected float32, int32, bool\)/,
     ],
-    ['bad shape', (j) => void (manifestOf(j)[0]!.weights[0]!.shape = [3, -1]), /weight 'conv\/kernel' has an invalid shape \[3,-1\]/],
+    [
+      'bad shape',
+      (j) => {
+        manifestOf(j)[0]!.weights[0]!.shape = [3, -1];
+      },
+      /weight 'conv\/kernel' has an invalid shape \[3,-1\]/,
+    ],
     [
       'unknown quantization',
-      (j) => void (manifestOf(j)[0]!.weights[0]!.quantization = { dtype: 'int4' }),
+      (j) => {
+        manifestOf(j)[0]!.weights[0]!.quantization = { dtype: 'int4' };
+      },
       /Expected uint8, uint16, float16 for the quantization dtype of weight 'conv\/kernel' in .*model\.json but received 'int4'/,
     ],
     [
       'uint8 without scale',
-      (j) => void (manifestOf(j)[0]!.weights[0]!.quantization = { dtype: 'uint8', min: 0 }),
+      (j) => {
+        manifestOf(j)[0]!.weights[0]!.quantization = { dtype: 'uint8', min: 0 };
+      },
       /weight 'conv\/kernel' is quantized to uint8 but lacks a finite scale and min/,
     ],
-    ['weightsManifest not a list', (j) => void (j.weightsManifest = { paths: [] }), /model\.json: weightsManifest is not an array/],
-    ['graph model', (j) => void (j.format = 'graph-model'), /format 'graph-model' is not a layers model \(expected 'layers-model'\)/],
-    ['no topology', (j) => void delete j.modelTopology, /no modelTopology: not a tfjs layers model\.json/],
+    [
+      'weightsManifest not a list',
+      (j) => {
+        j.weightsManifest = { paths: [] };
+      },
+      /model\.json: weightsManifest is not an array/,
+    ],
+    [
+      'graph model',
+      (j) => {
+        j.format = 'graph-model';
+      },
+      /format 'graph-model' is not a layers model \(expected 'layers-model'\)/,
+    ],
+    [
+      'no topology',
+      (j) => {
+        delete j.modelTopology;
+      },
+      /no modelTopology: not a tfjs layers model\.json/,
+    ],
     [
       'a manifest declaring 10^11 parameters',
-      (j) => void (manifestOf(j)[0]!.weights[0]!.shape = [100000, 1000000]),
+      (j) => {
+        manifestOf(j)[0]!.weights[0]!.shape = [100000, 1000000];
+      },
       /model\.json: its weights manifest declares 100000000\d+ parameters, more than the ceiling of 250000000/,
     ],
     [
@@ -569,7 +601,9 @@ test('hostile sizes, manifests and topologies get errors naming the file and the
     ],
     [
       'an unknown layer class',
-      (j) => void ((((j.modelTopology as Json).config as Json).layers as Json[])[1]!.class_name = 'Lambda'),
+      (j) => {
+        (((j.modelTopology as Json).config as Json).layers as Json[])[1]!.class_name = 'Lambda';
+      },
       /model\.json: Unknown layer: Lambda/,
     ],
   ];
