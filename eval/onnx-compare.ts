@@ -1,5 +1,4 @@
 import * as ort from 'onnxruntime-node';
-import { type Difference, difference } from '../shared/compare.ts';
 import type { NamedTensors } from '../shared/tensor-spec.ts';
 
 /** Runs an ONNX model on onnxruntime-node's CPU provider and returns its outputs by name. */
@@ -17,9 +16,4 @@ export async function runOnnxModel(bytes: Uint8Array, inputs: NamedTensors): Pro
   } finally {
     await session.release();
   }
-}
-
-/** The difference between a model's outputs and reference outputs on the same inputs. */
-export async function compareWithOnnx(bytes: Uint8Array, inputs: NamedTensors, reference: NamedTensors): Promise<Difference> {
-  return difference(reference, await runOnnxModel(bytes, inputs));
 }

@@ -7,37 +7,22 @@ type T = tf.SymbolicTensor;
 const on = (layer: tf.layers.Layer, x: T | T[]): T => layer.apply(x) as T;
 
 /**
- * Keeps the initialisers' kernels (sensible scales for deep stacks) and gives every batch norm
- * non-trivial statistics and affine parameters, so folding them is really tested.
+ * Trained-looking weights: the initialisers' kernels scaled by `gain` (so outputs vary with the input
+ * instead of sitting at the softmax's uniform point), embedding tables of unit-ish scale, and batch
+ * norms with non-trivial statistics and affine parameters, so folding them is really tested.
  */
-export function realisticWeights(model: tf.LayersModel, seed: number): void {
+export function realisticWeights(model: tf.LayersModel, seed: number, gain = 1.6): void {
   const p = new Prng(seed);
+  const like = (w: tf.LayerVariable, f: (v: number) => number): tf.Tensor =>
+    tf.tensor(p.normals((w.shape as number[]).reduce((a, b) => a * b, 1)).map(f), w.shape as number[]);
   model.setWeights(
     model.weights.map((w) => {
-      const value = w.read();
-      const n = (w.shape as number[]).reduce((a, b) => a * b, 1);
-      const noise = p.normals(n);
-      if (/moving_variance/.test(w.name))
-        return tf.tensor(
-          noise.map((v) => 0.6 + 0.4 * Math.abs(v)),
-          w.shape as number[],
-        );
-      if (/moving_mean|beta/.test(w.name))
-        return tf.tensor(
-          noise.map((v) => 0.2 * v),
-          w.shape as number[],
-        );
-      if (/gamma/.test(w.name))
-        return tf.tensor(
-          noise.map((v) => 1 + 0.2 * v),
-          w.shape as number[],
-        );
-      if (/bias/.test(w.name))
-        return tf.tensor(
-          noise.map((v) => 0.05 * v),
-          w.shape as number[],
-        );
-      return value;
+      if (/moving_variance/.test(w.name)) return like(w, (v) => 0.6 + 0.4 * Math.abs(v));
+      if (/moving_mean|beta/.test(w.name)) return like(w, (v) => 0.2 * v);
+      if (/gamma/.test(w.name)) return like(w, (v) => 1 + 0.2 * v);
+      if (/bias/.test(w.name)) return like(w, (v) => 0.1 * v);
+      if (/embeddings/.test(w.name)) return like(w, (v) => 0.8 * v);
+      return tf.mul(w.read(), gain);
     }),
   );
 }

@@ -11,6 +11,7 @@ import { difference, withinTolerance } from '../../shared/compare.ts';
 import { Prng } from '../../shared/prng.ts';
 import type { NamedTensors } from '../../shared/tensor-spec.ts';
 import { convertLayersModel } from '../../train/export/onnx/api.ts';
+import { convertToOnnx } from '../../train/export/onnx/convert.ts';
 import { float16Bits } from '../../train/export/onnx/graph-builder.ts';
 import { registerKerasLayers } from '../../train/tfjs/keras-layers.ts';
 import { loadLayersModelFile, saveLayersModel } from '../../train/tfjs/model-io.ts';
@@ -402,9 +403,10 @@ test('Keras exports: GRU with reset_after (Keras default), ReLU with threshold a
         {
           paths: ['weights.bin'],
           weights: [
-            { name: 'gru/kernel', shape: [features, 3 * units], dtype: 'float32' },
-            { name: 'gru/recurrent_kernel', shape: [units, 3 * units], dtype: 'float32' },
-            { name: 'gru/bias', shape: [2, 3 * units], dtype: 'float32' },
+            // TF 2.2+ names RNN weights layer/cell/weight.
+            { name: 'gru/gru_cell/kernel', shape: [features, 3 * units], dtype: 'float32' },
+            { name: 'gru/gru_cell/recurrent_kernel', shape: [units, 3 * units], dtype: 'float32' },
+            { name: 'gru/gru_cell/bias', shape: [2, 3 * units], dtype: 'float32' },
             { name: 'out/kernel', shape: [units, 2], dtype: 'float32' },
           ],
         },
@@ -670,6 +672,12 @@ test('what cannot be converted is refused naming the layer, its class and why', 
     const { dir } = await saved(model);
     await assert.rejects(convertLayersModel(join(dir, 'model.json')), message, label);
   }
+  // tfjs drops a Conv1D's data format when saving, so this one only exists in memory (or in a Keras export).
+  const conv1d = tf.sequential({ layers: [tf.layers.conv1d({ inputShape: [3, 8], filters: 2, kernelSize: 3, dataFormat: 'channelsFirst' })] });
+  assert.throws(
+    () => convertToOnnx(conv1d),
+    /\(class Conv1D\) cannot be converted: a channels-first Conv1D: tfjs-layers transposes its input to channels-last and never back/,
+  );
 });
 
 const tsx = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', ...args], { encoding: 'utf8', cwd: root });

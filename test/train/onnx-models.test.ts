@@ -154,6 +154,17 @@ test('--fp16 stores weights as float16 (about half the bytes) and its error agai
   );
   assert.ok(d.abs > 0 && d.abs < 5e-3, `fp16 error ${d.abs}`);
   assert.ok(vsTfjs.abs <= 1e-5);
+  // Scan bodies read the float16 weights cast back in the main graph.
+  const text = lstmTextClassifier(30);
+  realisticWeights(text, 8);
+  const textDir = await tempDir('fp16-text');
+  await saveLayersModel(text, textDir);
+  const t = await convertLayersModel(join(textDir, 'model.json'), { fp16: true, sampleBatch: 4 });
+  const [t16, t32] = await Promise.all([ort.InferenceSession.create(t.onnx), ort.InferenceSession.create(t.fp32Onnx!)]);
+  const textError = difference(await runSession(t32, t.sample!.inputs), await runSession(t16, t.sample!.inputs));
+  await Promise.all([t16.release(), t32.release()]);
+  console.log(`# fp16 LSTM text classifier: worst |fp16 - fp32| ${textError.abs.toExponential(2)} on sigmoid outputs`);
+  assert.ok(textError.abs < 5e-3);
 });
 
 test('opsets 13 and 26 (the range ends) are written with their IR versions; 12 and 27 are refused', async () => {

@@ -54,9 +54,12 @@ const PAGE = `<!doctype html>
 </script>`;
 
 type Wire = Record<string, { dtype: 'float32' | 'int32'; shape: number[]; data: number[] }>;
-const toWire = (t: NamedTensors): Wire => Object.fromEntries(Object.entries(t).map(([n, v]) => [n, { dtype: v.dtype, shape: [...v.shape], data: Array.from(v.data) }]));
+const toWire = (t: NamedTensors): Wire =>
+  Object.fromEntries(Object.entries(t).map(([n, v]) => [n, { dtype: v.dtype, shape: [...v.shape], data: Array.from(v.data) }]));
 const fromWire = (w: Wire): NamedTensors =>
-  Object.fromEntries(Object.entries(w).map(([n, v]) => [n, { dtype: v.dtype, shape: v.shape, data: v.dtype === 'int32' ? Int32Array.from(v.data) : Float32Array.from(v.data) }]));
+  Object.fromEntries(
+    Object.entries(w).map(([n, v]) => [n, { dtype: v.dtype, shape: v.shape, data: v.dtype === 'int32' ? Int32Array.from(v.data) : Float32Array.from(v.data) }]),
+  );
 
 test('converted models (MobileNetV2-style, LSTM text classifier with masks, U-Net, ACGAN generator in fp16) run in onnxruntime-web like in onnxruntime-node', async () => {
   const dir = await tempDir('onnx-web');
