@@ -67,6 +67,13 @@ test('activations: every tfjs activation name, ReLU (max value; Keras threshold 
     { name: 'Softmax axis -1 rank 3', model: seq([tf.layers.softmax({ inputShape: [3, 7], axis: -1 })]) },
     { name: 'Softmax axes [1, 2]', model: seq([tf.layers.softmax({ inputShape: [3, 4], axis: [1, 2] as unknown as number })]) },
     { name: 'Softmax channels after a convolution', model: seq([conv([4, 5, 2], 5), tf.layers.softmax({ axis: -1 })]) },
+    // tfjs adds (1 - mask) * -1e9 to a Softmax fed a mask, the [batch, time] mask broadcast against the
+    // last two axes (so it only runs when batch = time = features): copied, broadcast and all.
+    {
+      name: 'Softmax of a masked sequence',
+      model: seq([tf.layers.masking({ inputShape: [BATCH, BATCH], maskValue: 0.5 }), tf.layers.softmax({ axis: -1 })]),
+      inputs: withMaskedSteps([BATCH, BATCH], 0.5),
+    },
   );
   await goldenGroup('activations', cases);
 });
