@@ -182,6 +182,8 @@ test('convolutions: Conv1D/2D/3D (strides, same/valid/causal, dilation, no bias,
       name: 'Conv1D same over any length',
       model: seq([tf.layers.conv1d({ inputShape: [null, 2] as unknown as number[], filters: 3, kernelSize: 3, padding: 'same' })]),
     },
+    causalConv(3, 1),
+    causalConv(2, 3),
     { name: 'Conv3D k3 valid', model: seq([tf.layers.conv3d({ inputShape: [5, 6, 4, 2], filters: 3, kernelSize: 3 })]) },
     { name: 'Conv3D k2 s2 same', model: seq([tf.layers.conv3d({ inputShape: [5, 6, 4, 2], filters: 2, kernelSize: 2, strides: 2, padding: 'same' })]) },
     {
@@ -265,6 +267,28 @@ test('convolutions: Conv1D/2D/3D (strides, same/valid/causal, dilation, no bias,
   );
   await goldenGroup('convolutions', cases);
 });
+
+/**
+ * Keras' causal Conv1D (tfjs builds it but cannot run it): its reference is a valid convolution of the
+ * input padded on the left with (kernel - 1) * dilation zero steps.
+ */
+function causalConv(kernelSize: number, dilationRate: number): GoldenCase {
+  const model = seq([tf.layers.conv1d({ inputShape: [8, 2], filters: 3, kernelSize, dilationRate, padding: 'causal' })]);
+  return {
+    name: `Conv1D causal k${kernelSize} dilation ${dilationRate} (Keras semantics)`,
+    model,
+    reference: ([x]) =>
+      tf.tidy(() => {
+        const [kernel, bias] = model.getWeights();
+        const padded = tf.pad(x!, [
+          [0, 0],
+          [(kernelSize - 1) * dilationRate, 0],
+          [0, 0],
+        ]) as tf.Tensor3D;
+        return [tf.add(tf.conv1d(padded, kernel as tf.Tensor3D, 1, 'valid', 'NWC', dilationRate), bias!)];
+      }),
+  };
+}
 
 test('pooling: Max/AveragePooling1D/2D/3D (pool sizes, strides, same/valid, odd sizes, channels first), global pooling 1D/2D', async () => {
   const cases: GoldenCase[] = [];

@@ -71,6 +71,3 @@ export function createConvertCommand(runner?: OnnxRunner): Command<typeof FLAGS>
     },
   });
 }
-
-/** The command without a runner (no checks); bin/ wires in onnxruntime-node. */
-export const convertCommand = createConvertCommand();

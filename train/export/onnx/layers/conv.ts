@@ -89,7 +89,13 @@ export const conv =
       { kernel_shape: ints(kernelSize), strides: ints(strides), dilations: ints(dilations), group: int(1), ...pads },
       layer.name,
     );
-    return [activation(ctx, config.activation, convOutput(y, ctx.outputShapes[0]!, format))];
+    // tfjs sizes a causal output like a valid one; Keras (whose semantics this is) keeps the length.
+    const length = input.shape[1];
+    const shape =
+      config.padding === 'causal'
+        ? [input.shape[0]!, typeof length === 'number' ? Math.ceil(length / strides[0]!) : null, kernel!.shape[2]!]
+        : ctx.outputShapes[0]!;
+    return [activation(ctx, config.activation, convOutput(y, shape, format))];
   };
 
 /**

@@ -1,6 +1,6 @@
 import { DataType, int } from '../graph-builder.ts';
 import { activation } from './activations.ts';
-import { type LayerConverter, only, physicalPerm, plain, range, same, type TensorRef, unsupported, weights } from './context.ts';
+import { type LayerConverter, only, physicalPerm, plain, range, same, type TensorRef, weights } from './context.ts';
 
 /** Layers that are the identity at inference (dropout and noise). */
 export const identity: LayerConverter = (ctx, inputs) => [only(inputs, ctx)];
@@ -87,8 +87,3 @@ export const embedding: LayerConverter = (ctx, inputs) => {
   const nonZero = g.op('Not', [g.op('Equal', [ids, g.int32Const([0], [])])]);
   return [{ ...out, mask: { name: g.op('Cast', [nonZero], { to: int(DataType.FLOAT) }, `${layer.name}/mask`) } }];
 };
-
-/** Checks a layer's input has the rank it needs. */
-export function checkRank(ctx: Parameters<LayerConverter>[0], x: TensorRef, ranks: number[]): void {
-  if (!ranks.includes(x.shape.length)) throw unsupported(ctx.layer, 'input rank', x.shape.length, ranks.join(' or '));
-}
