@@ -214,3 +214,22 @@ test('the report lists each tfjs layer with its ONNX nodes and parameters, and w
   assert.match(table, /batch_normalization_BatchNormalization\d+ +BatchNormalization +\d+ +folded into dense_Dense\d+/);
   assert.match(table, new RegExp(`^total +\\d+ nodes +${model.countParams()}`, 'm'));
 });
+
+test("a shared layer's weights are stored once, and a batch norm after one of its calls still folds", async () => {
+  const a = tf.input({ shape: [5, 5, 2] });
+  const b = tf.input({ shape: [5, 5, 2] });
+  const shared = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', name: 'shared' });
+  const left = tf.layers.batchNormalization({ name: 'norm' }).apply(shared.apply(a)) as tf.SymbolicTensor;
+  const right = tf.layers.reLU({}).apply(shared.apply(b)) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: [a, b], outputs: [left, right] });
+  realisticWeights(model, 3);
+  const [result] = await goldenGroup('whole models', [{ name: 'shared convolution, one call batch-normed', model, keepWeights: true }], {
+    direct: true,
+    opsets: [17],
+  });
+  const graph = graphOf(result!.onnx).graph!;
+  const kernels = graph.initializer.filter((i) => i.dims.length === 4);
+  assert.equal(kernels.length, 2, 'the shared kernel once, plus its folded copy for the batch-normed call');
+  assert.equal(graph.node.filter((n) => n.opType === 'BatchNormalization').length, 0);
+  assert.match(result!.report.find((r) => r.layer === 'norm')!.notes.join(), /folded into shared/);
+});

@@ -80,7 +80,23 @@ interface Shared {
   readonly used: Set<string>;
   readonly initializers: Map<string, Initializer>;
   readonly constants: Map<string, string>;
+  /** Initializers by content hash, so a shared layer's weights are stored once. */
+  readonly byContent: Map<string, string[]>;
   layer: string | undefined;
+}
+
+/** FNV-1a over an array's bytes, with its type and dims. */
+function contentKey(dataType: DataType, data: InitializerData, dims: number[]): string {
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
+  return `${dataType}:${dims.join('x')}:${(h >>> 0).toString(16)}`;
+}
+
+function sameData(a: InitializerData, b: InitializerData): boolean {
+  if (a.length !== b.length || a.constructor !== b.constructor) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**
@@ -95,7 +111,7 @@ export class GraphBuilder {
   private readonly shared: Shared;
 
   constructor(opset = DEFAULT_OPSET, shared?: Shared) {
-    this.shared = shared ?? { opset, used: new Set(), initializers: new Map(), constants: new Map(), layer: undefined };
+    this.shared = shared ?? { opset, used: new Set(), initializers: new Map(), constants: new Map(), byContent: new Map(), layer: undefined };
   }
 
   get opset(): number {
@@ -140,8 +156,16 @@ export class GraphBuilder {
   initializer(base: string, dataType: DataType, data: InitializerData, dims: number[]): string {
     const count = dims.reduce((a, b) => a * b, 1);
     if (data.length !== count) throw new Error(`Initializer ${base}: ${data.length} values for dims [${dims.map(String)}]`);
+    const key = data.length > FP16_MIN_VALUES ? contentKey(dataType, data, dims) : null;
+    if (key) {
+      for (const existing of this.shared.byContent.get(key) ?? []) {
+        const init = this.shared.initializers.get(existing);
+        if (init && sameData(init.data, data)) return existing;
+      }
+    }
     const name = this.name(base);
     this.shared.initializers.set(name, { name, dataType, dims, data });
+    if (key) this.shared.byContent.set(key, [...(this.shared.byContent.get(key) ?? []), name]);
     return name;
   }
 

@@ -42,15 +42,15 @@ const floatInit = (g: GraphBuilder, name: string | undefined): Initializer | und
   return init && init.data instanceof Float32Array ? init : undefined;
 };
 
-/** Scales a weight along `axis` by s and replaces it in place (it has no other reader). */
-function scaleAlong(g: GraphBuilder, init: Initializer, axis: number, s: Float64Array): void {
+/** A new initializer: a weight scaled along `axis` by s (the original may have other readers). */
+function scaledAlong(g: GraphBuilder, init: Initializer, axis: number, s: Float64Array): string {
   const data = init.data as Float32Array;
   const dims = init.dims;
   const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
   const n = dims[axis]!;
   const out = new Float32Array(data.length);
   for (let i = 0; i < data.length; i++) out[i] = data[i]! * s[Math.floor(i / inner) % n]!;
-  g.initializers.set(init.name, { ...init, data: out });
+  return g.floats(`${init.name}_folded`, out, dims);
 }
 
 /** Where a producer's output channels sit in its weight, for the ops a batch norm folds into. */
@@ -58,9 +58,9 @@ const CHANNEL_AXIS: Record<string, number> = { Conv: 0, ConvTranspose: 1, Gemm: 
 
 /**
  * Folds BatchNormalization (and channel affines on the last axis) into the Conv, ConvTranspose, Gemm
- * or MatMul(+Add) that feeds it, when that is exact: the producer's output feeds only the norm, its
- * weights feed only the producer, and nothing (no activation) sits between. Returns layer -> layer it
- * was folded into.
+ * or MatMul(+Add) that feeds it, when that is exact: the producer's output feeds only the norm and
+ * nothing (no activation) sits between; the folded weights are new initializers, so a weight another
+ * node also reads is left as it was. Returns layer -> layer it was folded into.
  */
 function foldNorms(g: GraphBuilder, outputs: string[]): Map<string, string> {
   const folded = new Map<string, string>();
@@ -104,17 +104,19 @@ function foldNorms(g: GraphBuilder, outputs: string[]): Map<string, string> {
       const w = floatInit(g, p.inputs[1]);
       const biasName = biasAdd ? biasAdd.inputs[1] : p.inputs[2];
       const b = floatInit(g, biasName);
-      if (!w || uses.get(w.name) !== 1 || (biasName && (!b || uses.get(b.name) !== 1))) continue;
+      if (!w || (biasName && !b)) continue;
       const axis = CHANNEL_AXIS[p.op]!;
       if (w.dims[axis] !== scale.length) continue;
-      scaleAlong(g, w, axis, scale);
+      // New initializers: a weight shared with another node (a shared layer) keeps its old values there.
+      p.inputs[1] = scaledAlong(g, w, axis, scale);
       const newBias = Float32Array.from(shift, (t, i) => ((b?.data as Float32Array | undefined)?.[i] ?? 0) * scale[i]! + t);
+      const biasInit = g.floats(`${p.layer ?? 'layer'}/folded_bias`, newBias, [newBias.length]);
       const out = norm.outputs[0]!;
-      if (b) g.initializers.set(b.name, { ...b, data: newBias });
       if (biasAdd) {
+        biasAdd.inputs[1] = biasInit;
         biasAdd.outputs = [out];
       } else if (p.op === 'MatMul') {
-        const bias = g.floats(`${p.layer ?? 'dense'}/folded_bias`, newBias, [newBias.length]);
+        const bias = biasInit;
         g.nodes.splice(g.nodes.indexOf(p) + 1, 0, {
           op: 'Add',
           inputs: [p.outputs[0]!, bias],
@@ -124,7 +126,7 @@ function foldNorms(g: GraphBuilder, outputs: string[]): Map<string, string> {
           layer: p.layer,
         });
       } else {
-        if (!b) p.inputs[2] = g.floats(`${p.layer ?? 'conv'}/folded_bias`, newBias, [newBias.length]);
+        p.inputs[2] = biasInit;
         p.outputs = [out];
       }
       g.nodes.splice(g.nodes.indexOf(norm), 1);
