@@ -60,6 +60,7 @@ export interface OnnxNode {
 /** Initializer data by ONNX type. */
 export type InitializerData = Float32Array | Int32Array | BigInt64Array | Uint8Array;
 
+/** A weight or constant stored in the main graph. */
 export interface Initializer {
   readonly name: string;
   readonly dataType: DataType;

@@ -65,8 +65,10 @@ export function activationOn(ctx: LayerContext, name: unknown, g: GraphBuilder, 
   return f(g, x, axis);
 }
 
+/** Activation: the named activation on a tensor in any layout. */
 export const activationLayer: LayerConverter = (ctx, inputs) => [activation(ctx, ctx.config.activation, only(inputs, ctx))];
 
+/** ReLU: Relu, or Clip(0, max value). */
 export const relu: LayerConverter = (ctx, inputs) => {
   const x = only(inputs, ctx);
   const max = ctx.config.maxValue;
@@ -94,17 +96,20 @@ export const kerasRelu: LayerConverter = (ctx, inputs) => {
   return [same(x, y)];
 };
 
+/** LeakyReLU (tfjs' default alpha 0.3). */
 export const leakyRelu: LayerConverter = (ctx, inputs) => {
   const x = only(inputs, ctx);
   // Always explicit: ONNX's default alpha (0.01) differs from tfjs' (0.3).
   return [same(x, ctx.g.op('LeakyRelu', [x.name], { alpha: Number(ctx.config.alpha ?? 0.3) }, ctx.layer.name))];
 };
 
+/** ELU (tfjs only builds alpha 1). */
 export const elu: LayerConverter = (ctx, inputs) => {
   const x = only(inputs, ctx);
   return [same(x, ctx.g.op('Elu', [x.name], { alpha: Number(ctx.config.alpha ?? 1) }, ctx.layer.name))];
 };
 
+/** ThresholdedReLU. */
 export const thresholdedRelu: LayerConverter = (ctx, inputs) => {
   const x = only(inputs, ctx);
   // tfjs: x * (x > theta), ONNX's ThresholdedRelu exactly.

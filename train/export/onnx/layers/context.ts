@@ -1,7 +1,9 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { GraphBuilder } from '../graph-builder.ts';
 
+/** A tfjs dimension (null: dynamic). */
 export type Dim = number | null;
+/** A tfjs shape, batch first. */
 export type Shape = ReadonlyArray<Dim>;
 
 /**
@@ -10,6 +12,7 @@ export type Shape = ReadonlyArray<Dim>;
  */
 export type Layout = 'tfjs' | 'nchw';
 
+/** The dtypes tensors carry through the conversion. */
 export type Dtype = 'float32' | 'int32' | 'bool';
 
 /** A tfjs mask: a float 0/1 tensor [batch, time], or the reason it cannot be expressed. */
@@ -42,6 +45,7 @@ export interface LayerContext {
   readonly note: (text: string) => void;
 }
 
+/** Converts one call of a layer: ONNX nodes for its inputs, tfjs' outputs returned. */
 export type LayerConverter = (ctx: LayerContext, inputs: TensorRef[]) => TensorRef[];
 
 /** An unsupported-attribute error naming the layer, its class and the attribute. */
@@ -68,6 +72,7 @@ export function weights(layer: tf.layers.Layer): Weight[] {
   });
 }
 
+/** The integers from `from` up to `to` (exclusive). */
 export const range = (from: number, to: number): number[] => Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i);
 
 /** Transposes a row-major array with the given shape by `perm`. */

@@ -222,6 +222,7 @@ function pairs(v: unknown, fallback: number): [[number, number], [number, number
   return [one(a), one(b)];
 }
 
+/** ZeroPadding2D: a constant Pad on the height and width axes, wherever they sit. */
 export const zeroPadding2d: LayerConverter = (ctx, inputs) => {
   const x = only(inputs, ctx);
   const [[t, b], [l, r]] = pairs(ctx.config.padding, 1);
@@ -236,6 +237,7 @@ export const zeroPadding2d: LayerConverter = (ctx, inputs) => {
   return [same(x, y, ctx.outputShapes[0]!)];
 };
 
+/** Cropping2D: a Slice on the height and width axes. */
 export const cropping2d: LayerConverter = (ctx, inputs) => {
   const x = only(inputs, ctx);
   const [[t, b], [l, r]] = pairs(ctx.config.cropping, 0);

@@ -43,6 +43,7 @@ export function toOrder(ctx: Parameters<LayerConverter>[0], t: TensorRef, order:
   return { ...t, name: ctx.g.transpose(t.name, perm), layout: 'tfjs' };
 }
 
+/** Reshape in tfjs order. */
 export const reshape: LayerConverter = (ctx, inputs) => {
   const x = ctx.channelsLast(only(inputs, ctx));
   // 0 keeps the batch dimension; tfjs' one unknown dimension (null or -1) becomes ONNX's -1.
@@ -51,12 +52,14 @@ export const reshape: LayerConverter = (ctx, inputs) => {
   return [plain(y, ctx.outputShapes[0]!, x.dtype)];
 };
 
+/** Permute: one Transpose, merged with any layout transpose before it. */
 export const permuteLayer: LayerConverter = (ctx, inputs) => {
   const x = only(inputs, ctx);
   const dims = (ctx.config.dims as number[]).map(Number);
   return [{ ...toOrder(ctx, x, [0, ...dims]), shape: ctx.outputShapes[0]!, layout: 'tfjs' }];
 };
 
+/** RepeatVector: [batch, features] -> [batch, n, features]. */
 export const repeatVector: LayerConverter = (ctx, inputs) => {
   const x = ctx.channelsLast(only(inputs, ctx));
   const n = Number(ctx.config.n);

@@ -474,6 +474,7 @@ function convLstmLayer(ctx: LayerContext, layer: RnnLayer, cell: Cell, x0: Tenso
   return result;
 }
 
+/** SimpleRNN, GRU, KerasGRU, LSTM, RNN and ConvLSTM2D layers. */
 export const rnn: LayerConverter = (ctx, inputs) => {
   const layer = ctx.layer as RnnLayer;
   const result = convertRnn(ctx, layer, inputs);
