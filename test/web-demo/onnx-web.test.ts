@@ -61,22 +61,22 @@ const fromWire = (w: Wire): NamedTensors =>
     Object.entries(w).map(([n, v]) => [n, { dtype: v.dtype, shape: v.shape, data: v.dtype === 'int32' ? Int32Array.from(v.data) : Float32Array.from(v.data) }]),
   );
 
-test('converted models (MobileNetV2-style, LSTM text classifier with masks, U-Net, ACGAN generator in fp16) run in onnxruntime-web like in onnxruntime-node', async () => {
+test('converted models (MobileNetV2-style at opset 13, masked LSTM text classifier, U-Net at opset 26, fp16 ACGAN generator) run in onnxruntime-web like in onnxruntime-node', async () => {
   const dir = await tempDir('onnx-web');
   for (const f of ['ort.wasm.bundle.min.mjs', 'ort-wasm-simd-threaded.wasm']) await copyFile(join(ortDist, f), join(dir, f));
   await writeFile(join(dir, 'index.html'), PAGE);
   const models = [
-    { file: 'mobilenet.onnx', model: mobileNetV2Style(), fp16: false },
-    { file: 'text.onnx', model: lstmTextClassifier(30), fp16: false },
-    { file: 'unet.onnx', model: unetStyle(), fp16: false },
-    { file: 'acgan-fp16.onnx', model: acganGenerator(), fp16: true },
+    { file: 'mobilenet-opset13.onnx', model: mobileNetV2Style(), fp16: false, opset: 13 },
+    { file: 'text.onnx', model: lstmTextClassifier(30), fp16: false, opset: 17 },
+    { file: 'unet-opset26.onnx', model: unetStyle(), fp16: false, opset: 26 },
+    { file: 'acgan-fp16.onnx', model: acganGenerator(), fp16: true, opset: 17 },
   ];
   const runs: { file: string; inputs: NamedTensors; node: NamedTensors; ops: string[] }[] = [];
   for (const [i, m] of models.entries()) {
     realisticWeights(m.model, 60 + i);
     const saved = join(dir, m.file.replace('.onnx', ''));
     await saveLayersModel(m.model, saved);
-    const result = await convertLayersModel(join(saved, 'model.json'), { fp16: m.fp16, sampleBatch: 3 });
+    const result = await convertLayersModel(join(saved, 'model.json'), { fp16: m.fp16, opset: m.opset, sampleBatch: 3 });
     await writeFile(join(dir, m.file), result.onnx);
     const session = await ort.InferenceSession.create(result.onnx);
     const node = await runSession(session, result.sample!.inputs);
