@@ -7,7 +7,7 @@ type T = tf.SymbolicTensor;
 const on = (layer: tf.layers.Layer, x: T | T[]): T => layer.apply(x) as T;
 
 /**
- * Trained-looking weights: the initialisers' kernels scaled by `gain` (so outputs vary with the input
+ * Trained-looking, reproducible weights: seeded Glorot kernels scaled by `gain` (so outputs vary with the input
  * instead of sitting at the softmax's uniform point), embedding tables of unit-ish scale, and batch
  * norms with non-trivial statistics and affine parameters, so folding them is really tested.
  */
@@ -22,7 +22,11 @@ export function realisticWeights(model: tf.LayersModel, seed: number, gain = 1.6
       if (/gamma/.test(w.name)) return like(w, (v) => 1 + 0.2 * v);
       if (/bias/.test(w.name)) return like(w, (v) => 0.1 * v);
       if (/embeddings/.test(w.name)) return like(w, (v) => 0.8 * v);
-      return tf.mul(w.read(), gain);
+      // Seeded Glorot-normal kernels (tfjs' initialisers are not seeded), times the gain.
+      const shape = w.shape as number[];
+      const receptive = shape.slice(0, -2).reduce((a, b) => a * b, 1);
+      const fans = shape.length >= 2 ? receptive * (shape[shape.length - 2]! + shape[shape.length - 1]!) : 2;
+      return like(w, (v) => gain * Math.sqrt(2 / fans) * v);
     }),
   );
 }
