@@ -1,4 +1,5 @@
 import { runCommand } from '../lib/cli/command.ts';
-import { convertCommand } from '../train/commands/convert.ts';
+import { runOnnxModel } from '../eval/onnx-compare.ts';
+import { createConvertCommand } from '../train/commands/convert.ts';
 
-await runCommand(convertCommand, process.argv.slice(2));
+await runCommand(createConvertCommand(runOnnxModel), process.argv.slice(2));

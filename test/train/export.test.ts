@@ -92,7 +92,7 @@ test('npm run convert works on any saved tfjs layers model', async () => {
   await saveLayersModel(model, join(dir, 'm'));
   const r = tsx('bin/convert.ts', [join(dir, 'm', 'model.json'), join(dir, 'm.onnx')]);
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /inputs probs_input; outputs probs/);
+  assert.match(r.stdout, /inputs probs_input \[batch,3\] float32; outputs probs \[batch,2\] float32/);
   const session = await ort.InferenceSession.create(await readFile(join(dir, 'm.onnx')));
   const out = await session.run({ probs_input: new ort.Tensor('float32', Float32Array.from([1, 2, 3]), [1, 3]) });
   const ref = (model.predict(tf.tensor2d([[1, 2, 3]])) as tf.Tensor).dataSync();
