@@ -69,7 +69,8 @@ async function runServer(config: ServeConfig): Promise<void> {
     webDemoDir: hasDemo ? webDemoDir : undefined,
   });
   const { server: http, port } = await listen(app.fetch, config.port, config.host, { ...config.timeouts, maxConnections: config.maxConnections }, preflight);
-  const threads = config.generatorThreads > 0 ? `${config.generatorThreads} generator threads` : 'generating on the event loop';
+  const threads =
+    config.generatorThreads > 0 ? `${config.generatorThreads} generator thread${config.generatorThreads === 1 ? '' : 's'}` : 'generating on the event loop';
   console.log(`ganforge: serving ${[...models.keys()].join(', ')} (default ${defaultModel}; ${threads}) on http://${config.host}:${port}/`);
 
   let closing = false;
