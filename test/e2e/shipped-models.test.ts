@@ -5,10 +5,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
-import { sampleLatents } from '../../shared/prng.ts';
-import { cycleLabels, isConditional } from '../../shared/generator.ts';
 import { loadLayersModelFile } from '../../train/tfjs/model-io.ts';
-import { fromBase64, generate, GOLDEN_DIR, MODELS_DIR, shippedGenerators, type Golden } from '../helpers/golden.ts';
+import { fromBase64, generate, GOLDEN_DIR, MODELS_DIR, shippedGenerators, type Golden, tfjsReference } from '../helpers/golden.ts';
 import { maxAbsDiff } from '../helpers/ort.ts';
 
 before(async () => {
@@ -43,11 +41,7 @@ test('shipped generators: tfjs and onnxruntime-node agree on seeded latents, and
     const g = await loadLayersModelFile(join(MODELS_DIR, `${m.name}.tfjs`, 'model.json'));
     for (const [i, seed] of golden.seeds.entries()) {
       const onnx = await generate(session, m, seed, golden.n);
-      const reference = tf.tidy(() => {
-        const z = tf.tensor2d(sampleLatents(seed, golden.n, m.latentDim), [golden.n, m.latentDim]);
-        const input = isConditional(m) ? [z, tf.tensor2d(cycleLabels(golden.n), [golden.n, 1], 'int32')] : z;
-        return (g.predict(input) as tf.Tensor).dataSync();
-      });
+      const reference = tfjsReference(g, m, seed, golden.n);
       const vsTfjs = maxAbsDiff(onnx, reference);
       const vsGolden = maxAbsDiff(onnx, fromBase64(golden.outputs[i]!));
       worst = Math.max(worst, vsTfjs, vsGolden);

@@ -1,7 +1,8 @@
 import * as ort from 'onnxruntime-node';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { feedRecord, generatorFeeds, imageOutput, isGenerator } from '../../shared/generator.ts';
+import * as tf from '@tensorflow/tfjs';
+import { cycleLabels, feedRecord, generatorFeeds, imageOutput, isConditional, isGenerator } from '../../shared/generator.ts';
 import { isManifestFile, type ModelManifest } from '../../shared/manifest.ts';
 import { sampleLatents } from '../../shared/prng.ts';
 
@@ -40,3 +41,12 @@ export const fromBase64 = (s: string): Float32Array => {
   const b = Buffer.from(s, 'base64');
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 };
+
+/** The tfjs copy of a shipped generator's output for the golden latents of `seed` (the reference ONNX is checked against). */
+export function tfjsReference(g: tf.LayersModel, m: ModelManifest, seed: number, n = GOLDEN_N): Float32Array {
+  return tf.tidy(() => {
+    const z = tf.tensor2d(sampleLatents(seed, n, m.latentDim), [n, m.latentDim]);
+    const input = isConditional(m) ? [z, tf.tensor2d(cycleLabels(n), [n, 1], 'int32')] : z;
+    return (g.predict(input) as tf.Tensor).dataSync() as Float32Array;
+  });
+}

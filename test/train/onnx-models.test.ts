@@ -7,16 +7,14 @@ import { fromBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema, TensorProto_DataType } from 'onnx-buf';
 import * as ort from 'onnxruntime-node';
 import { difference } from '../../shared/compare.ts';
-import { cycleLabels, isConditional } from '../../shared/generator.ts';
 import type { Prng } from '../../shared/prng.ts';
-import { sampleLatents } from '../../shared/prng.ts';
 import { convertLayersModel } from '../../train/export/onnx/api.ts';
 import { formatReport } from '../../train/export/onnx/report.ts';
 import { registerKerasLayers } from '../../train/tfjs/keras-layers.ts';
 import { loadLayersModelFile, saveLayersModel } from '../../train/tfjs/model-io.ts';
 import { acganGenerator, lstmTextClassifier, mobileNetV2Style, realisticWeights, unetStyle, vggStyle } from '../helpers/architectures.ts';
 import { BATCH, goldenGroup, printWorst, runSession, tempDir } from '../helpers/convert.ts';
-import { fromBase64, GOLDEN_DIR, generate, type Golden, MODELS_DIR, shippedGenerators } from '../helpers/golden.ts';
+import { fromBase64, GOLDEN_DIR, generate, type Golden, MODELS_DIR, shippedGenerators, tfjsReference } from '../helpers/golden.ts';
 
 before(async () => {
   tf.env().set('IS_TEST', true);
@@ -91,11 +89,7 @@ test('the shipped generators and classifier, converted again, keep their committ
     const g = await loadLayersModelFile(join(MODELS_DIR, `${m.name}.tfjs`, 'model.json'));
     for (const [i, seed] of golden.seeds.entries()) {
       const onnx = await generate(session, m, seed, golden.n);
-      const reference = tf.tidy(() => {
-        const z = tf.tensor2d(sampleLatents(seed, golden.n, m.latentDim), [golden.n, m.latentDim]);
-        const input = isConditional(m) ? [z, tf.tensor2d(cycleLabels(golden.n), [golden.n, 1], 'int32')] : z;
-        return (g.predict(input) as tf.Tensor).dataSync() as Float32Array;
-      });
+      const reference = tfjsReference(g, m, seed, golden.n);
       const vsGolden = difference(
         { y: { dtype: 'float32', shape: [], data: fromBase64(golden.outputs[i]!) } },
         { y: { dtype: 'float32', shape: [], data: onnx } },
