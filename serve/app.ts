@@ -4,11 +4,11 @@ import { randomInt } from 'node:crypto';
 import { chooseConditionalDefault } from '../shared/manifest.ts';
 import type { ServeContext } from './context.ts';
 import { type CostLimits, DEFAULT_COST_LIMITS } from './cost.ts';
-import { notFound, onError } from './errors.ts';
+import { notFound, onError, overloadBody } from './errors.ts';
 import { type Executor, InlineExecutor } from './generation/pool.ts';
-import { Scheduler } from './generation/scheduler.ts';
+import { DEFAULT_SCHEDULER_OPTIONS, Scheduler } from './generation/scheduler.ts';
 import { ByteLru } from './lru.ts';
-import { crossOriginIsolation } from './middleware/isolation.ts';
+import { crossOriginIsolation, ISOLATION_HEADERS } from './middleware/isolation.ts';
 import type { Body } from './generation/protocol.ts';
 import type { LoadedModel } from './registry.ts';
 import type { Preflight } from './http-server.ts';
@@ -43,9 +43,6 @@ export interface AppOptions {
   readonly cacheBytes?: number;
 }
 
-/** Documented defaults of the generation queue. */
-export const QUEUE_DEFAULTS = { maxBatchImages: 1024, maxQueueImages: 2048, queueTimeoutMs: 5000 } as const;
-
 /**
  * The ganforge HTTP API as a Hono app (`app.request()` in tests, `@hono/node-server` in serve/command.ts):
  * sub-apps for the images (/sample, /interpolate, /example.png), the models and health (/healthz,
@@ -57,9 +54,9 @@ export function createApp(options: AppOptions): { app: Hono; scheduler: Schedule
   if (!models.has(defaultModel)) throw new Error(`Default model '${defaultModel}' is not loaded`);
   configureSharp();
   const scheduler = new Scheduler(options.executor ?? new InlineExecutor(models), models.keys(), {
-    maxBatchImages: options.maxBatchImages ?? QUEUE_DEFAULTS.maxBatchImages,
-    maxQueueImages: options.maxQueueImages ?? QUEUE_DEFAULTS.maxQueueImages,
-    queueTimeoutMs: options.queueTimeoutMs ?? QUEUE_DEFAULTS.queueTimeoutMs,
+    maxBatchImages: options.maxBatchImages ?? DEFAULT_SCHEDULER_OPTIONS.maxBatchImages,
+    maxQueueImages: options.maxQueueImages ?? DEFAULT_SCHEDULER_OPTIONS.maxQueueImages,
+    queueTimeoutMs: options.queueTimeoutMs ?? DEFAULT_SCHEDULER_OPTIONS.queueTimeoutMs,
   });
   const cache = new ByteLru<Body>(options.cacheBytes ?? 32 * 2 ** 20);
   const ctx: ServeContext = {
@@ -119,17 +116,11 @@ export function overloadPreflight(scheduler: Scheduler, defaultModel: string, de
     const name = model ?? (url.includes('digit=') && defaultConditional ? defaultConditional : defaultModel);
     if (!scheduler.wouldShed(name, images)) return null;
     scheduler.countShed(name);
-    const retryAfter = String(scheduler.retryAfter());
+    const retryAfter = scheduler.retryAfter();
     return {
       status: 503,
-      headers: {
-        'Content-Type': 'application/json',
-        'Retry-After': retryAfter,
-        'Cross-Origin-Opener-Policy': 'same-origin',
-        'Cross-Origin-Embedder-Policy': 'require-corp',
-        'Cross-Origin-Resource-Policy': 'same-origin',
-      },
-      body: JSON.stringify({ error: `Overloaded: the ${name} queue is full; retry after ${retryAfter} s` }),
+      headers: { 'Content-Type': 'application/json', 'Retry-After': String(retryAfter), ...ISOLATION_HEADERS },
+      body: JSON.stringify(overloadBody(`the ${name} queue is full`, retryAfter)),
     };
   };
 }

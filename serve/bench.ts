@@ -20,7 +20,7 @@ export interface Started {
 }
 
 /** Starts a child and waits for the line that gives its URL. */
-function startChild(command: string, args: string[], urlPattern: RegExp, fixedUrl?: string): Promise<Started> {
+function startChild(command: string, args: string[], urlPattern: RegExp): Promise<Started> {
   const child: ChildProcess = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let out = '';
@@ -37,7 +37,7 @@ function startChild(command: string, args: string[], urlPattern: RegExp, fixedUr
     const onData = (chunk: Buffer): void => {
       out += chunk.toString();
       const m = urlPattern.exec(out);
-      if (m) done(fixedUrl ?? m[1]!);
+      if (m) done(m[1]!);
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
@@ -57,26 +57,29 @@ export function startServer(extra: string[]): Promise<Started> {
 /** The FastAPI + PyTorch peer (Debian's python3-torch, python3-fastapi, python3-uvicorn, python3-pil). */
 async function startPeer(model: string, port: number): Promise<Started> {
   const python = '/usr/bin/python3';
-  const peer = startChild(
-    python,
-    [join(root, 'bench', 'peer', 'server.py'), '--model', model, '--port', String(port)],
-    /Uvicorn running|Application startup complete/,
-    `http://127.0.0.1:${port}`,
-  );
-  // uvicorn at log level warning prints nothing: poll its health instead.
+  const child = spawn(python, [join(root, 'bench', 'peer', 'server.py'), '--model', model, '--port', String(port)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 200; i++) {
+  // uvicorn at log level warning prints nothing when it is up: poll its health instead.
+  for (let i = 0; i < 200 && child.exitCode === null; i++) {
     if (
       await fetch(`${url}/healthz`).then(
         (r) => r.ok,
         () => false,
       )
     ) {
-      const p = await Promise.race([peer, new Promise<null>((r) => setTimeout(() => r(null), 10))]);
-      return p ?? { url, pid: 0, stop: async () => void execFileSync('pkill', ['-f', 'bench/peer/server.py']) };
+      return {
+        url,
+        pid: child.pid!,
+        stop: async () => {
+          child.kill('SIGTERM');
+          await exited;
+        },
+      };
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+  child.kill('SIGTERM');
   throw new Error(`the peer did not start on ${url} (needs ${python} with torch, fastapi, uvicorn and PIL)`);
 }
 

@@ -4,6 +4,7 @@ import { join, relative } from 'node:path';
 import { defineCommand } from '../lib/cli/command.ts';
 import { chooseDefault } from '../shared/manifest.ts';
 import { createApp } from './app.ts';
+import { DEFAULT_COST_LIMITS } from './cost.ts';
 import { SERVE_FLAGS, type ServeConfig, serveConfig } from './config.ts';
 import { type Executor, InlineExecutor, ThreadPool } from './generation/pool.ts';
 import { listen } from './http-server.ts';
@@ -65,7 +66,7 @@ async function runServer(config: ServeConfig): Promise<void> {
     maxBatchImages: config.maxBatchImages,
     maxQueueImages: config.maxQueueImages,
     queueTimeoutMs: config.queueTimeoutMs,
-    limits: { maxPixels: config.maxPixels, maxImages: 256 },
+    limits: { ...DEFAULT_COST_LIMITS, maxPixels: config.maxPixels },
     webDemoDir: hasDemo ? webDemoDir : undefined,
   });
   const { server: http, port } = await listen(app.fetch, config.port, config.host, { ...config.timeouts, maxConnections: config.maxConnections }, preflight);

@@ -2,7 +2,9 @@ import { availableParallelism } from 'node:os';
 import { parseFlags, type FlagTable, type FlagValues } from '../lib/cli/flags.ts';
 import { expected } from '../shared/expected.ts';
 import { DEFAULT_PREFERENCE, MODEL_NAME } from '../shared/manifest.ts';
-import type { HttpLimits } from './http-server.ts';
+import { DEFAULT_COST_LIMITS } from './cost.ts';
+import { DEFAULT_SCHEDULER_OPTIONS } from './generation/scheduler.ts';
+import { DEFAULT_HTTP_LIMITS, type HttpLimits } from './http-server.ts';
 import { DEVICES, type Device } from './providers.ts';
 
 const modelNames = { regex: MODEL_NAME, description: "model names (lowercase letters, digits, '-', '_')" } as const;
@@ -25,7 +27,7 @@ export const SERVE_FLAGS = {
     kind: 'int',
     min: 0,
     max: 65536,
-    default: 1024,
+    default: DEFAULT_SCHEDULER_OPTIONS.maxBatchImages,
     env: 'GANFORGE_MAX_BATCH_IMAGES',
     help: 'images per batched onnxruntime run(); 0 = no batching',
   },
@@ -33,16 +35,23 @@ export const SERVE_FLAGS = {
     kind: 'int',
     min: 1,
     max: 1_000_000,
-    default: 2048,
+    default: DEFAULT_SCHEDULER_OPTIONS.maxQueueImages,
     env: 'GANFORGE_MAX_QUEUE_IMAGES',
     help: 'images that may wait per model; beyond, 503 with Retry-After',
   },
-  'queue-timeout-ms': { kind: 'int', min: 1, max: 600_000, default: 5000, env: 'GANFORGE_QUEUE_TIMEOUT_MS', help: 'longest wait in the queue before a 503' },
+  'queue-timeout-ms': {
+    kind: 'int',
+    min: 1,
+    max: 600_000,
+    default: DEFAULT_SCHEDULER_OPTIONS.queueTimeoutMs,
+    env: 'GANFORGE_QUEUE_TIMEOUT_MS',
+    help: 'longest wait in the queue before a 503',
+  },
   'max-pixels': {
     kind: 'int',
     min: 784,
     max: 2 ** 28,
-    default: 4 * 2 ** 20,
+    default: DEFAULT_COST_LIMITS.maxPixels,
     env: 'GANFORGE_MAX_PIXELS',
     help: 'most output pixels per response (a grid, or all frames of an animation); beyond, 400',
   },
@@ -64,7 +73,7 @@ export const SERVE_FLAGS = {
     kind: 'int',
     min: 100,
     max: 600_000,
-    default: 10_000,
+    default: DEFAULT_HTTP_LIMITS.headersMs,
     env: 'GANFORGE_HEADERS_TIMEOUT_MS',
     help: 'a client must send its request headers within this time',
   },
@@ -72,7 +81,7 @@ export const SERVE_FLAGS = {
     kind: 'int',
     min: 100,
     max: 600_000,
-    default: 30_000,
+    default: DEFAULT_HTTP_LIMITS.requestMs,
     env: 'GANFORGE_REQUEST_TIMEOUT_MS',
     help: 'a client must send its whole request within this time',
   },
@@ -80,7 +89,7 @@ export const SERVE_FLAGS = {
     kind: 'int',
     min: 100,
     max: 600_000,
-    default: 5_000,
+    default: DEFAULT_HTTP_LIMITS.keepAliveMs,
     env: 'GANFORGE_KEEP_ALIVE_TIMEOUT_MS',
     help: 'an idle keep-alive connection is closed after this time',
   },
@@ -88,7 +97,7 @@ export const SERVE_FLAGS = {
     kind: 'int',
     min: 100,
     max: 600_000,
-    default: 60_000,
+    default: DEFAULT_HTTP_LIMITS.idleMs,
     env: 'GANFORGE_IDLE_TIMEOUT_MS',
     help: 'a socket with no traffic at all is closed after this time',
   },
@@ -96,7 +105,7 @@ export const SERVE_FLAGS = {
     kind: 'int',
     min: 1,
     max: 1_000_000,
-    default: 4096,
+    default: DEFAULT_HTTP_LIMITS.maxConnections,
     env: 'GANFORGE_MAX_CONNECTIONS',
     help: 'most open connections per process; beyond, new ones are refused',
   },

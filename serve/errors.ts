@@ -2,6 +2,11 @@ import type { Context } from 'hono';
 import { expectedMessage } from '../shared/expected.ts';
 import { DroppedError, OverloadError } from './generation/scheduler.ts';
 
+/** The JSON body of a 503: what is overloaded and when to come back. */
+export function overloadBody(message: string, retryAfter: number): { error: string } {
+  return { error: `Overloaded: ${message}; retry after ${retryAfter} s` };
+}
+
 /** A bad request: status, and the fields of the JSON error body. */
 export class HttpError extends Error {
   constructor(
@@ -31,7 +36,7 @@ export function onError(err: Error, c: Context): Response {
     // Shed the connection too: a client that retries at once must reconnect, and new connections (a
     // health check, say) then wait in the same accept queue instead of behind a saturated event loop.
     c.header('Connection', 'close');
-    return c.json({ error: `Overloaded: ${err.message}; retry after ${err.retryAfter} s` }, 503);
+    return c.json(overloadBody(err.message, err.retryAfter), 503);
   }
   // Nobody reads this answer: the client closed the connection while its work was queued.
   if (err instanceof DroppedError || err.name === 'AbortError') return c.body(null, 499 as 400);

@@ -25,6 +25,9 @@ export interface SchedulerOptions {
   readonly queueTimeoutMs: number;
 }
 
+/** The documented defaults (the server's flags take theirs from here). */
+export const DEFAULT_SCHEDULER_OPTIONS: SchedulerOptions = { maxBatchImages: 1024, maxQueueImages: 2048, queueTimeoutMs: 5000 };
+
 /** Counters per model, for /metrics and tests. */
 export interface ModelStats {
   /** onnxruntime run() calls, and images in them. */
