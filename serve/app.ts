@@ -10,6 +10,7 @@ import { DEFAULT_SCHEDULER_OPTIONS, Scheduler } from './generation/scheduler.ts'
 import { ByteLru } from './lru.ts';
 import { crossOriginIsolation, ISOLATION_HEADERS } from './middleware/isolation.ts';
 import type { Body } from './generation/protocol.ts';
+import { DEFAULT_N, DEFAULT_STEPS } from './query.ts';
 import type { LoadedModel } from './registry.ts';
 import type { Preflight } from './http-server.ts';
 import { configureSharp } from './render.ts';
@@ -97,7 +98,7 @@ function cheapQuery(url: string): { path: string; model: string | null; images: 
   const model = params.get('model')?.split('@')[0] ?? null;
   // Digit ranges multiply n by their rows: leave those to the app's own check.
   const digit = params.get('digit');
-  const count = path === '/interpolate' ? (params.get('steps') ?? '10') : (params.get('n') ?? '16');
+  const count = path === '/interpolate' ? (params.get('steps') ?? String(DEFAULT_STEPS)) : (params.get('n') ?? String(DEFAULT_N));
   const images = digit && digit.length > 1 ? null : /^\d{1,3}$/.test(count) ? Number(count) : null;
   return { path, model, images };
 }

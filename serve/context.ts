@@ -6,6 +6,7 @@ import type { JobItem, RenderSpec } from './generation/protocol.ts';
 import type { Scheduler } from './generation/scheduler.ts';
 import type { ByteLru } from './lru.ts';
 import type { Body } from './generation/protocol.ts';
+import { DEFAULT_N } from './query.ts';
 import type { LoadedModel } from './registry.ts';
 
 /** What every route of the app shares: the loaded models, the generation scheduler and the PNG cache. */
@@ -40,7 +41,7 @@ export interface GridLayout {
 
 /** The grid options of a /sample request, with defaults applied. */
 export function gridLayout(q: { n?: number; cols?: number; scale?: number; padding?: number }): GridLayout {
-  const n = q.n ?? 16;
+  const n = q.n ?? DEFAULT_N;
   return { n, cols: Math.min(q.cols ?? defaultColumns(n), n), scale: q.scale ?? 1, padding: q.padding ?? 2 };
 }
 
@@ -112,7 +113,7 @@ export function digitGrid(
     return { labels: new Int32Array(grid.n).fill(first), grid };
   }
   const rows = last - first + 1;
-  const perRow = n ?? 16;
+  const perRow = n ?? DEFAULT_N;
   const max = ctx.limits.maxImages;
   if (perRow * rows > max) {
     throw new HttpError(

@@ -28,6 +28,10 @@ export const digitParam = z
   .regex(/^\d(-\d)?$/, { error: 'digit 0-9 or a range such as 0-9' })
   .refine((s) => s.length === 1 || s[0]! <= s[2]!, { error: 'digit 0-9 or an increasing range such as 0-9' });
 
+/** Digits of a /sample grid, and frames of an /interpolate walk, when the query gives none. */
+export const DEFAULT_N = 16;
+export const DEFAULT_STEPS = 10;
+
 /** GET /sample. */
 export const sampleQuery = z.strictObject({
   digit: digitParam.optional(),

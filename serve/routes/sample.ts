@@ -6,7 +6,7 @@ import { checkPixels } from '../cost.ts';
 import type { Body } from '../generation/protocol.ts';
 import type { LoadedModel } from '../registry.ts';
 import { deterministicResponse } from '../middleware/caching.ts';
-import { interpolateQuery, parseQuery, sampleQuery } from '../query.ts';
+import { DEFAULT_STEPS, interpolateQuery, parseQuery, sampleQuery } from '../query.ts';
 
 /** Renders the grid of a model and seed (and digit labels for conditional models) as PNG bytes. */
 function renderGrid(ctx: ServeContext, model: LoadedModel, seed: number, grid: GridLayout, labels: Int32Array | null, signal?: AbortSignal): Promise<Body> {
@@ -40,7 +40,7 @@ export function sampleRoutes(ctx: ServeContext): Hono {
   app.get('/interpolate', async (c) => {
     const q = parseQuery(interpolateQuery, c.req.queries());
     const { model, pinned } = modelFor(ctx, q.model, q.digit);
-    const steps = q.steps ?? 10;
+    const steps = q.steps ?? DEFAULT_STEPS;
     const format = q.format ?? 'png';
     const scale = q.scale ?? (format === 'png' ? 1 : 4);
     const padding = q.padding ?? 2;
