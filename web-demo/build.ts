@@ -1,9 +1,11 @@
+import { Resvg } from '@resvg/resvg-js';
 import { build } from 'esbuild';
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { sha256OfParts } from '../lib/hash.ts';
 import { isGenerator } from '../shared/generator.ts';
 import { chooseDefault, isManifestFile, type ModelManifest } from '../shared/manifest.ts';
+import { RUNTIME_FILES } from './src/runtime-files.ts';
 
 const here = import.meta.dirname;
 const root = join(here, '..');
@@ -11,9 +13,13 @@ const root = join(here, '..');
 export const DEFAULT_OUT = join(here, 'dist');
 export const DEFAULT_MODELS = join(root, 'models');
 const ortDist = join(root, 'node_modules', 'onnxruntime-web', 'dist');
-/** onnxruntime-web files served beside the page: one bundle + .wasm per backend. */
-export const RUNTIME_WASM = ['ort.wasm.bundle.min.mjs', 'ort-wasm-simd-threaded.wasm'];
-export const RUNTIME_WEBGPU = ['ort.webgpu.bundle.min.mjs', 'ort-wasm-simd-threaded.jsep.wasm'];
+/** onnxruntime-web files served beside the page: one bundle + its .wasm per backend. */
+export const RUNTIME_WASM = [RUNTIME_FILES.wasm.bundle, RUNTIME_FILES.wasm.wasm];
+export const RUNTIME_WEBGPU = [RUNTIME_FILES.webgpu.bundle, RUNTIME_FILES.webgpu.wasm];
+/** Files copied from src/ as they are. */
+const STATIC = ['index.html', 'style.css', 'manifest.webmanifest', 'icon.svg'];
+/** The app icon rendered from src/icon.svg at the sizes the web manifest declares. */
+const ICON_SIZES = [192, 512];
 
 /** What a build records: its id, the models folder it copied and the files its service worker precaches. */
 const BUILD_INFO = 'build-info.json';
@@ -65,20 +71,22 @@ export async function buildWebDemo(out: string, modelsDir: string): Promise<{ bu
   if (names.length === 0) throw new Error(`${modelsDir}: no generator models to put in the web demo`);
   await writeFile(join(tmp, 'models', 'index.json'), JSON.stringify({ default: chooseDefault(names), models: names }));
   for (const f of [...RUNTIME_WASM, ...RUNTIME_WEBGPU]) await copyFile(join(ortDist, f), join(tmp, f));
-  for (const f of ['index.html', 'style.css']) await copyFile(join(here, 'src', f), join(tmp, f));
+  for (const f of STATIC) await copyFile(join(here, 'src', f), join(tmp, f));
+  const svg = await readFile(join(here, 'src', 'icon.svg'));
+  for (const size of ICON_SIZES) await writeFile(join(tmp, `icon-${size}.png`), new Resvg(svg, { fitTo: { mode: 'width', value: size } }).render().asPng());
+  // The page's script and the inference worker's; the runtime bundles stay separate files.
   await build({
-    entryPoints: [join(here, 'src', 'app.ts')],
-    outfile: join(tmp, 'app.js'),
+    entryPoints: { app: join(here, 'src', 'app.ts'), worker: join(here, 'src', 'worker.ts') },
+    outdir: tmp,
     bundle: true,
     format: 'esm',
     target: 'es2022',
     minify: true,
     sourcemap: true,
-    external: ['./ort.*.mjs'],
     logLevel: 'warning',
   });
-  // The version covers everything the service worker caches: page, bundle, style, runtime and models.
-  const shell = ['index.html', 'app.js', 'style.css', 'models/index.json'];
+  // The version covers everything the service worker caches: page, bundle, style, icons, runtime and models.
+  const shell = [...STATIC, ...ICON_SIZES.map((s) => `icon-${s}.png`), 'app.js', 'worker.js', 'models/index.json'];
   const modelFiles = manifests.flatMap((m) => [`models/${m.name}.json`, `models/${m.name}.onnx`]);
   const precache = ['', ...shell, ...RUNTIME_WASM, ...RUNTIME_WEBGPU, ...modelFiles];
   const parts: (Uint8Array | string)[] = [await readFile(join(here, 'src', 'sw.ts'))];

@@ -40,8 +40,9 @@ export function chromiumChoice(): Promise<ChosenChromium> {
  * - no --disable-web-security or --enable-features=SharedArrayBuffer: the golden test must prove
  *   the page is cross-origin isolated by its COOP/COEP headers, and the static-server test that it
  *   is not without them.
- * - no --use-gl=angle --use-angle=swiftshader: the demo draws with canvas 2D and runs WASM; WebGL
- *   and WebGPU stay off (--disable-gpu) so the tests see the WASM backend on both browsers.
+ * - no --use-gl=angle --use-angle=swiftshader: the demo draws with canvas 2D; WebGL stays off.
+ *   WebGPU is off (--disable-gpu: no adapter, so the page falls back to WASM) unless `webgpu` is
+ *   asked for, which gives Chromium's software WebGPU adapter (SwiftShader), on any machine.
  */
 const ARGS = [
   '--no-sandbox', // runs as root in containers, where Chromium's sandbox cannot start
@@ -53,9 +54,13 @@ const ARGS = [
   '--disable-sync',
 ];
 
-export async function launchChromium(): Promise<Browser> {
+const WEBGPU_ARGS = ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'];
+
+/** Headless Chromium without a GPU; with `webgpu`, with a SwiftShader WebGPU adapter. */
+export async function launchChromium(options: { webgpu?: boolean } = {}): Promise<Browser> {
   const { path } = await chromiumChoice();
-  return chromium.launch({ executablePath: path, headless: true, args: ARGS });
+  const args = options.webgpu ? [...ARGS.filter((a) => a !== '--disable-gpu'), ...WEBGPU_ARGS] : ARGS;
+  return chromium.launch({ executablePath: path, headless: true, args });
 }
 
 const TYPES: Record<string, string> = {
@@ -66,6 +71,9 @@ const TYPES: Record<string, string> = {
   '.json': 'application/json',
   '.wasm': 'application/wasm',
   '.onnx': 'application/octet-stream',
+  '.png': 'image/png',
+  '.svg': 'image/svg+xml',
+  '.webmanifest': 'application/manifest+json',
 };
 
 /** A plain static file server (node:http, no Hono, no special headers) on a loopback port. */

@@ -1,95 +1,41 @@
-import { serve, type ServerType } from '@hono/node-server';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import type { Browser, Page } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { latentWalk } from '../../shared/latent.ts';
 import { sampleLatents } from '../../shared/prng.ts';
-import { createApp } from '../../serve/app.ts';
-import { ProviderSelector } from '../../serve/providers.ts';
-import { loadModels, type LoadedModel } from '../../serve/registry.ts';
 import { buildWebDemo } from '../../web-demo/build.ts';
 import { launchChromium, staticServer } from '../helpers/browser.ts';
+import { canvasVsServer, type Demo, generateIn, greyVsPng, nodeGrid, openDemo, type PageApi, root, startDemo } from '../helpers/demo.ts';
 import { maxAbsDiff } from '../helpers/ort.ts';
 
-const root = join(import.meta.dirname, '..', '..');
 const outputDir = join(root, 'test-output');
-let dist: string;
+let demo: Demo;
 let browser: Browser;
-let server: ServerType;
 let base: string;
-let models: Map<string, LoadedModel>;
 
 before(async () => {
-  dist = join(await mkdtemp(join(tmpdir(), 'ganforge-web-')), 'dist');
-  await buildWebDemo(dist, join(root, 'models'));
-  ({ models } = await loadModels(join(root, 'models'), new ProviderSelector('cpu', undefined, () => {})));
-  const { app } = createApp({ models, defaultModel: 'dense', provider: 'cpu', webDemoDir: relative(process.cwd(), dist) });
-  base = await new Promise<string>((resolve) => {
-    server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => resolve(`http://127.0.0.1:${info.port}`));
-  });
+  demo = await startDemo();
+  base = demo.base;
   browser = await launchChromium();
 });
 after(async () => {
   await browser?.close();
-  await new Promise((resolve) => server?.close(resolve));
-  for (const m of models?.values() ?? []) await m.session.release();
+  await demo?.close();
 });
-
-interface PageApi {
-  backend: string;
-  threads: number;
-  generate(seed: number, digit?: number | null): Promise<{ floats: number[]; ms: number }>;
-  walk(from: number, to: number, steps?: number): Promise<number[]>;
-}
-
-async function openDemo(page: Page, url: string): Promise<{ backend: string; threads: number }> {
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(url);
-  const info = await page.evaluate(async () => {
-    const api = await (window as unknown as { ganforge: Promise<PageApi> }).ganforge;
-    return { backend: api.backend, threads: api.threads };
-  });
-  assert.deepEqual(errors, []);
-  return info;
-}
-
-/** Largest grey-level difference between the page's grid canvas and the server's PNG at `url`. */
-async function canvasVsServer(page: Page, url: string): Promise<number> {
-  const png = PNG.sync.read(Buffer.from(await (await fetch(url)).arrayBuffer()));
-  const canvas = await canvasGrey(page);
-  assert.deepEqual([canvas.width, canvas.height], [png.width, png.height]);
-  let grey = 0;
-  canvas.data.forEach((v, i) => {
-    grey = Math.max(grey, Math.abs(v - png.data[4 * i]!));
-  });
-  return grey;
-}
-
-const generateIn = (page: Page, seed: number): Promise<{ floats: number[]; ms: number }> =>
-  page.evaluate(async (s) => (await (window as unknown as { ganforge: Promise<PageApi> }).ganforge).generate(s), seed);
-
-/** The grid canvas as grey levels. */
-const canvasGrey = (page: Page): Promise<{ width: number; height: number; data: number[] }> =>
-  page.evaluate(() => {
-    const c = document.getElementById('grid') as HTMLCanvasElement;
-    const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
-    return { width: c.width, height: c.height, data: Array.from({ length: c.width * c.height }, (_, i) => d[4 * i]!) };
-  });
 
 test('golden: the page generates the floats onnxruntime-node does, and its canvas matches the server PNG', async () => {
   const context = await browser.newContext();
   const page = await context.newPage();
   const info = await openDemo(page, `${base}/?seed=11`);
-  assert.equal(info.backend, 'wasm', 'headless chromium without a GPU runs the WASM backend');
+  assert.deepEqual([info.backend, info.reason], ['wasm', 'WebGPU: no WebGPU adapter'], 'headless chromium without a GPU runs the WASM backend');
   assert.ok(info.threads > 1, `cross-origin isolated page runs multi-threaded WASM (got ${info.threads})`);
-  assert.match((await page.textContent('#runtime')) ?? '', /WASM, \d+ threads/);
-  const m = models.get('dense')!;
+  assert.equal(await page.textContent('#runtime'), `Runtime: onnxruntime-web on WASM, ${info.threads} threads. Fallback from WebGPU: no WebGPU adapter.`);
+  const m = demo.models.get('dense')!;
   let worst = 0;
   for (const seed of [0, 11, 4294967295]) {
     const { floats } = await generateIn(page, seed);
@@ -138,7 +84,7 @@ test('the latent walk animates client-side with the frames of GET /interpolate',
   const page = await context.newPage();
   await openDemo(page, `${base}/?seed=3`);
   const frames = await page.evaluate(async () => (await (window as unknown as { ganforge: Promise<PageApi> }).ganforge).walk(3, 4, 6));
-  const out = await models.get('dense')!.session.run({ latent: new ort.Tensor('float32', latentWalk(3, 4, 6, 100), [6, 100]) });
+  const out = await demo.models.get('dense')!.session.run({ latent: new ort.Tensor('float32', latentWalk(3, 4, 6, 100), [6, 100]) });
   assert.ok(maxAbsDiff(frames, out.image!.data as Float32Array) <= 1e-5);
   const strip = PNG.sync.read(Buffer.from(await (await fetch(`${base}/interpolate?from=3&to=4&steps=6&padding=0`)).arrayBuffer()));
   // The canvas ends on the first frame (there and back): compare it with the strip's first cell.
@@ -158,7 +104,7 @@ test('the latent walk animates client-side with the frames of GET /interpolate',
 });
 
 test('conditional models: the digit picker appears and the page generates the asked digit like the server', async () => {
-  const conditional = [...models.values()].find((m) => m.manifest.inputs.length === 2);
+  const conditional = [...demo.models.values()].find((m) => m.manifest.inputs.length === 2);
   assert.ok(conditional, 'a conditional model is shipped');
   const context = await browser.newContext();
   const page = await context.newPage();
@@ -219,7 +165,7 @@ test('offline: after one visit the page reloads and generates with the network g
 });
 
 test('the built folder works from a plain static file server too', async () => {
-  const plain = await staticServer(dist);
+  const plain = await staticServer(demo.dist);
   const context = await browser.newContext();
   const page = await context.newPage();
   try {
@@ -228,11 +174,203 @@ test('the built folder works from a plain static file server too', async () => {
     assert.match((await page.textContent('#runtime')) ?? '', /WASM, 1 thread \(page not cross-origin isolated\)/);
     const { floats } = await generateIn(page, 8);
     // The built folder's own index names the default model (the best shipped one).
-    const index = JSON.parse(await readFile(join(dist, 'models', 'index.json'), 'utf8')) as { default: string };
-    const m = models.get(index.default)!;
+    const index = JSON.parse(await readFile(join(demo.dist, 'models', 'index.json'), 'utf8')) as { default: string };
+    const m = demo.models.get(index.default)!;
     assert.equal(m.manifest.inputs.length, 1, 'the default model is unconditional');
     const out = await m.session.run({ latent: new ort.Tensor('float32', sampleLatents(8, 16, m.manifest.latentDim), [16, m.manifest.latentDim]) });
     assert.ok(maxAbsDiff(floats, out.image!.data as Float32Array) <= 1e-5);
+  } finally {
+    await context.close();
+    await plain.close();
+  }
+});
+
+/** Polls an async condition in the page (page.waitForFunction takes a promise for a truthy value). */
+async function until(page: Page, condition: (arg: string) => Promise<boolean>, arg: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await page.evaluate(condition, arg))) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${condition.toString().slice(0, 200)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test('the main thread never blocks: no long task while grids of 16 are generated', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await openDemo(page, `${base}/?seed=1`);
+  const longTasks = (work: string): Promise<number[]> =>
+    page.evaluate(async (w) => {
+      const api = await (window as unknown as { ganforge: Promise<PageApi> }).ganforge;
+      const tasks: number[] = [];
+      const observer = new PerformanceObserver((list) => tasks.push(...list.getEntries().map((e) => Math.round(e.duration))));
+      observer.observe({ type: 'longtask' });
+      if (w === 'busy') {
+        // A task of its own (the evaluation itself is not one the observer reports).
+        await new Promise<void>((resolve) =>
+          setTimeout(() => {
+            const until = performance.now() + 120;
+            while (performance.now() < until);
+            resolve();
+          }),
+        );
+      } else {
+        (document.getElementById('model') as HTMLSelectElement).value = w;
+        for (let seed = 1; seed <= 4; seed++) await api.generate(seed);
+      }
+      // Long-task entries are delivered after the task: give the observer a moment.
+      await new Promise((r) => setTimeout(r, 200));
+      observer.disconnect();
+      return tasks;
+    }, work);
+  // The observer sees a 120 ms task on the main thread, so an empty list below means something.
+  assert.equal((await longTasks('busy')).length, 1);
+  for (const model of ['dense', 'dcgan']) assert.deepEqual(await longTasks(model), [], `${model}: long tasks on the main thread`);
+  await context.close();
+});
+
+for (const viewport of [
+  { width: 1280, height: 800 },
+  { width: 390, height: 844 },
+]) {
+  test(`layout shift 0 on first render (${viewport.width}x${viewport.height})`, async () => {
+    const context = await browser.newContext({ viewport });
+    const page = await context.newPage();
+    await page.addInitScript(() => {
+      const shifts: number[] = [];
+      (window as unknown as { shifts: number[] }).shifts = shifts;
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) shifts.push((e as PerformanceEntry & { value: number }).value);
+      }).observe({ type: 'layout-shift', buffered: true });
+    });
+    await openDemo(page, `${base}/?seed=2`);
+    await page.waitForTimeout(300);
+    assert.deepEqual(await page.evaluate(() => (window as unknown as { shifts: number[] }).shifts), []);
+    await context.close();
+  });
+}
+
+test('"Download PNG" saves the grid on screen, the server PNG for the same seed', async () => {
+  const conditional = [...demo.models.values()].find((m) => m.manifest.inputs.length === 2)!.manifest.name;
+  const context = await browser.newContext({ acceptDownloads: true });
+  const page = await context.newPage();
+  await openDemo(page, `${base}/?seed=9`);
+  for (const [query, filename] of [
+    ['n=16&seed=9', 'ganforge-dense-seed-9.png'],
+    [`n=16&seed=9&digit=3&model=${conditional}`, `ganforge-${conditional}-seed-9-digit-3.png`],
+  ] as const) {
+    if (query.includes('digit')) {
+      await page.selectOption('#model', conditional);
+      await generateIn(page, 9, 3);
+    }
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+    assert.equal(download.suggestedFilename(), filename);
+    const saved = PNG.sync.read(await readFile(await download.path()));
+    const server = PNG.sync.read(Buffer.from(await (await fetch(`${base}/sample?${query}`)).arrayBuffer()));
+    const grey = { width: server.width, height: server.height, data: Array.from({ length: server.width * server.height }, (_, i) => server.data[4 * i]!) };
+    assert.ok(greyVsPng(grey, saved) <= 1, `${filename} differs from the server PNG`);
+  }
+  await context.close();
+});
+
+test('dark mode follows the system setting', async () => {
+  const colours: Record<string, string[]> = {};
+  for (const colorScheme of ['light', 'dark'] as const) {
+    const context = await browser.newContext({ colorScheme });
+    const page = await context.newPage();
+    await openDemo(page, `${base}/?seed=1`);
+    colours[colorScheme] = await page.evaluate(() =>
+      ['body', 'button', '#model'].flatMap((s) => {
+        const style = getComputedStyle(document.querySelector(s)!);
+        return [style.backgroundColor, style.color];
+      }),
+    );
+    await context.close();
+  }
+  assert.deepEqual(colours.light!.slice(0, 2), ['rgb(255, 255, 255)', 'rgb(27, 27, 27)']);
+  assert.deepEqual(colours.dark!.slice(0, 2), ['rgb(18, 18, 18)', 'rgb(232, 232, 232)']);
+  assert.deepEqual(colours.dark!.slice(2), ['rgb(36, 36, 36)', 'rgb(232, 232, 232)', 'rgb(36, 36, 36)', 'rgb(232, 232, 232)'], 'controls are dark too');
+});
+
+test('installable: a web manifest with PNG icons at their declared sizes, and no installability errors', async () => {
+  const res = await fetch(`${base}/manifest.webmanifest`);
+  assert.equal(res.headers.get('content-type'), 'application/manifest+json');
+  const manifest = (await res.json()) as {
+    name: string;
+    start_url: string;
+    display: string;
+    icons: { src: string; sizes: string; type: string; purpose: string }[];
+  };
+  assert.equal(manifest.display, 'standalone');
+  const pngs = manifest.icons.filter((i) => i.type === 'image/png');
+  assert.deepEqual(new Set(pngs.map((i) => i.sizes)), new Set(['192x192', '512x512']));
+  assert.ok(manifest.icons.some((i) => i.purpose === 'maskable'));
+  for (const icon of pngs) {
+    const png = PNG.sync.read(Buffer.from(await (await fetch(`${base}/${icon.src}`)).arrayBuffer()));
+    assert.equal(`${png.width}x${png.height}`, icon.sizes, icon.src);
+  }
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await openDemo(page, `${base}/?seed=1`);
+  const cdp = await context.newCDPSession(page);
+  const { installabilityErrors } = (await cdp.send('Page.getInstallabilityErrors')) as { installabilityErrors: unknown[] };
+  assert.deepEqual(installabilityErrors, []);
+  await context.close();
+});
+
+test('after the models change, the page shows the new ones at once and offline', async () => {
+  const work = await mkdtemp(join(tmpdir(), 'ganforge-web-change-'));
+  const before = join(work, 'models-before');
+  const afterDir = join(work, 'models-after');
+  const dist = join(work, 'dist');
+  await mkdir(before);
+  await mkdir(afterDir);
+  for (const f of ['dense.json', 'dense.onnx', 'dcgan.json', 'dcgan.onnx']) await cp(join(root, 'models', f), join(before, f));
+  // The hardest change: the same file names, other weights (dense-burn-in's, renamed dense).
+  await cp(join(root, 'models', 'dense-burn-in.onnx'), join(afterDir, 'dense.onnx'));
+  const manifest = JSON.parse(await readFile(join(root, 'models', 'dense-burn-in.json'), 'utf8')) as { name: string };
+  await writeFile(join(afterDir, 'dense.json'), JSON.stringify({ ...manifest, name: 'dense' }));
+  const first = await buildWebDemo(dist, before);
+  const plain = await staticServer(dist);
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const cacheKeys = (): Promise<string[]> => page.evaluate(() => caches.keys());
+  const state = (): Promise<{ models: string[]; floats: number[] }> =>
+    page.evaluate(async () => {
+      const api = await (window as unknown as { ganforge: Promise<PageApi> }).ganforge;
+      (document.getElementById('model') as HTMLSelectElement).value = 'dense';
+      const { floats } = await api.generate(6);
+      return { models: [...(document.getElementById('model') as HTMLSelectElement).options].map((o) => o.value), floats };
+    });
+  try {
+    await openDemo(page, `${plain.url}/?seed=6`);
+    await until(page, async (id) => (await caches.keys()).includes(`ganforge-${id}`) && navigator.serviceWorker.controller !== null, first.buildId);
+    const old = await state();
+    assert.deepEqual(old.models, ['dcgan', 'dense']);
+    assert.ok(maxAbsDiff(old.floats, await nodeGrid(demo.models.get('dense')!, 6)) <= 1e-5);
+
+    const second = await buildWebDemo(dist, afterDir);
+    assert.notEqual(second.buildId, first.buildId);
+    await page.reload();
+    await openDemo(page, page.url());
+    const fresh = await state();
+    assert.deepEqual(fresh.models, ['dense'], 'the new build at once, not the cached one');
+    assert.ok(maxAbsDiff(fresh.floats, await nodeGrid(demo.models.get('dense-burn-in')!, 6)) <= 1e-5, 'the new weights');
+    // The new service worker takes over and drops the old build's cache.
+    await until(
+      page,
+      async (id) => {
+        const keys = await caches.keys();
+        return keys.length === 1 && keys[0] === `ganforge-${id}`;
+      },
+      second.buildId,
+    );
+    assert.deepEqual(await cacheKeys(), [`ganforge-${second.buildId}`]);
+
+    await context.setOffline(true);
+    await page.reload();
+    await openDemo(page, page.url());
+    const offline = await state();
+    assert.deepEqual(offline, fresh, 'offline, the new build from the cache');
   } finally {
     await context.close();
     await plain.close();

@@ -1,16 +1,23 @@
 /// <reference lib="dom" />
-import type * as Ort from 'onnxruntime-web';
-import { defaultColumns, layoutGrid } from '../../shared/grid.ts';
+/// <reference lib="dom.iterable" />
+// The page's main thread: controls and canvases only. Models load and run in the inference worker
+// (worker.ts), so the page answers input while digits are generated.
 import { expectedMessage } from '../../shared/expected.ts';
-import { cycleLabels, feedRecord, generatorFeeds, imageOutput, imageSize, isConditional } from '../../shared/generator.ts';
-import type { ModelManifest } from '../../shared/manifest.ts';
+import { cycleLabels, generatorFeeds, imageOutput, imageSize, isConditional } from '../../shared/generator.ts';
+import { defaultColumns } from '../../shared/grid.ts';
 import { latentWalk } from '../../shared/latent.ts';
+import type { ModelManifest } from '../../shared/manifest.ts';
 import { sampleLatents } from '../../shared/prng.ts';
+import { downloadPng, drawGrid } from './draw.ts';
+import { GeneratorClient } from './generator-client.ts';
+import { FAULTS, type Fault, type RuntimeState } from './protocol.ts';
 
 /** The page's generator state, also exposed as `window.ganforge` for tests and curious visitors. */
 interface Ganforge {
-  backend: string;
-  threads: number;
+  readonly backend: string;
+  readonly threads: number;
+  /** Why the runtime is not the first choice (WebGPU), or null. */
+  readonly reason: string | null;
   model: string;
   /** Generates the grid for a seed (and digit, for conditional models), draws it, and returns the raw output. */
   generate(seed: number, digit?: number | null): Promise<{ floats: number[]; ms: number }>;
@@ -19,27 +26,11 @@ interface Ganforge {
 }
 
 const N = 16;
-const SLIDERS = 5;
+const MAX_SEED = 4294967295;
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const status = (text: string): void => {
   $('status').textContent = text;
 };
-
-/** WebGPU when the browser has an adapter, WASM otherwise; each from its own same-origin bundle. */
-async function loadRuntime(): Promise<{ ort: typeof Ort; backend: 'webgpu' | 'wasm'; threads: number }> {
-  const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
-  const adapter = gpu ? await gpu.requestAdapter().catch(() => null) : null;
-  const backend = adapter ? 'webgpu' : 'wasm';
-  const ort = (await import(backend === 'webgpu' ? './ort.webgpu.bundle.min.mjs' : './ort.wasm.bundle.min.mjs')) as typeof Ort;
-  // The .wasm file is served beside the page, never from a CDN. Only its URL is given: the bundle
-  // embeds its JS glue, which a URL prefix would make ORT fetch separately.
-  const wasm = backend === 'webgpu' ? 'ort-wasm-simd-threaded.jsep.wasm' : 'ort-wasm-simd-threaded.wasm';
-  ort.env.wasm.wasmPaths = { wasm: new URL(wasm, location.href).href };
-  // Threads need SharedArrayBuffer, which only a cross-origin isolated page has.
-  const threads = crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
-  ort.env.wasm.numThreads = threads;
-  return { ort, backend, threads };
-}
 
 async function fetchJson<T>(url: string): Promise<T> {
   const res = await fetch(url);
@@ -47,150 +38,156 @@ async function fetchJson<T>(url: string): Promise<T> {
   return (await res.json()) as T;
 }
 
-function draw(canvas: HTMLCanvasElement, pixels: ArrayLike<number>, n: number, h: number, w: number, cols: number, padding: number): void {
-  const grid = layoutGrid(pixels, n, h, w, { cols, padding });
-  canvas.width = grid.width;
-  canvas.height = grid.height;
-  const rgba = new ImageData(grid.width, grid.height);
-  for (let i = 0; i < grid.data.length; i++) {
-    const v = grid.data[i]!;
-    rgba.data[4 * i] = v;
-    rgba.data[4 * i + 1] = v;
-    rgba.data[4 * i + 2] = v;
-    rgba.data[4 * i + 3] = 255;
-  }
-  canvas.getContext('2d')!.putImageData(rgba, 0, 0);
+/** The `?fault=` test parameter, checked against the known faults. */
+function faultParam(params: URLSearchParams): Fault | null {
+  const value = params.get('fault');
+  if (value === null) return null;
+  if (!(FAULTS as readonly string[]).includes(value)) throw new Error(expectedMessage(`one of ${FAULTS.join(', ')}`, '?fault', value));
+  return value as Fault;
+}
+
+/** A seed typed by the user, or an error message naming `what`. */
+function parseSeed(value: string, what: string): number | string {
+  const v = value.trim();
+  return /^\d{1,10}$/.test(v) && Number(v) <= MAX_SEED ? Number(v) : `${expectedMessage(`integer between 0 and ${MAX_SEED}`, what, v)}.`;
+}
+
+function runtimeText(r: RuntimeState): string {
+  const on =
+    r.backend === 'webgpu'
+      ? 'WebGPU'
+      : `WASM, ${r.threads} thread${r.threads > 1 ? 's' : ''}${r.crossOriginIsolated ? '' : ' (page not cross-origin isolated)'}`;
+  return `Runtime: onnxruntime-web on ${on}.${r.reason ? ` Fallback from ${r.reason}.` : ''}`;
+}
+
+/** The latent sliders (rows z0..z4 laid out in the page, so nothing moves when they fill in). */
+function bindSliders(latents: () => Float32Array, changed: () => void): (m: ModelManifest) => void {
+  const rows = [...document.querySelectorAll<HTMLElement>('#sliders .slider')];
+  rows.forEach((row, i) => {
+    const input = row.querySelector('input')!;
+    const output = row.querySelector('output')!;
+    input.addEventListener('input', () => {
+      latents()[i] = Number(input.value);
+      output.value = input.value;
+      changed();
+    });
+  });
+  return (m) => {
+    rows.forEach((row, i) => {
+      const input = row.querySelector('input')!;
+      const used = i < m.latentDim;
+      row.style.visibility = used ? '' : 'hidden';
+      input.disabled = !used;
+      if (used) input.value = row.querySelector('output')!.value = latents()[i]!.toFixed(2);
+    });
+  };
 }
 
 async function start(): Promise<Ganforge> {
-  const { ort, backend, threads } = await loadRuntime();
-  const index = await fetchJson<{ default: string; models: string[] }>('models/index.json');
+  const params = new URLSearchParams(location.search);
+  const client = new GeneratorClient(new URL('worker.js', location.href));
+  const [index] = await Promise.all([fetchJson<{ default: string; models: string[] }>('models/index.json'), client.init(faultParam(params))]);
   const manifests = new Map<string, ModelManifest>();
   for (const name of index.models) manifests.set(name, await fetchJson<ModelManifest>(`models/${name}.json`));
-  const sessions = new Map<string, Ort.InferenceSession>();
-  const session = async (name: string): Promise<Ort.InferenceSession> => {
-    let s = sessions.get(name);
-    if (!s) {
-      const bytes = new Uint8Array(await (await fetch(`models/${name}.onnx`)).arrayBuffer());
-      s = await ort.InferenceSession.create(bytes, { executionProviders: [backend] });
-      sessions.set(name, s);
-    }
-    return s;
+  const showRuntime = (r: RuntimeState): void => {
+    $('runtime').textContent = runtimeText(r);
   };
+  client.onRuntime = showRuntime;
+  showRuntime(client.runtime!);
 
   const select = $<HTMLSelectElement>('model');
-  for (const name of index.models) select.add(new Option(`${name} (${manifests.get(name)!.architecture})`, name));
+  select.replaceChildren(...index.models.map((name) => new Option(`${name} (${manifests.get(name)!.architecture})`, name)));
   select.value = index.default;
-
-  let latents: Float32Array = new Float32Array(0);
   const digitSelect = $<HTMLSelectElement>('digit-select');
+  const manifest = (): ModelManifest => manifests.get(select.value)!;
   /** The digit labels for n cells: the picked digit, or 0-9 in turn (conditional models only). */
   const labelsFor = (n: number): Int32Array => (digitSelect.value === '' ? cycleLabels(n) : new Int32Array(n).fill(Number(digitSelect.value)));
-  const run = async (name: string, z: Float32Array, n: number, labels: Int32Array = labelsFor(n)): Promise<Float32Array> => {
-    const m = manifests.get(name)!;
-    const s = await session(name);
-    const out = await s.run(feedRecord(generatorFeeds(m, z, n, labels), (f) => new ort.Tensor(f.type, f.data, [...f.dims])));
-    return out[imageOutput(m)]!.data as Float32Array;
+  const run = (m: ModelManifest, z: Float32Array, n: number, labels: Int32Array = labelsFor(n)): Promise<Float32Array> =>
+    client.run(`models/${m.name}.onnx`, generatorFeeds(m, z, n, labels), imageOutput(m));
+
+  let latents: Float32Array = new Float32Array(0);
+  let shown = { model: '', seed: 0, digit: '' };
+  const drawDigit = async (): Promise<void> => {
+    const m = manifest();
+    const { height: h, width: w } = imageSize(m);
+    drawGrid($<HTMLCanvasElement>('digit'), await run(m, latents.slice(0, m.latentDim), 1), 1, h, w, 1, 0);
   };
-  const showPicker = (): void => {
-    $('digit-picker').hidden = !isConditional(manifests.get(select.value)!);
-  };
+  const resetSliders = bindSliders(
+    () => latents,
+    () => void drawDigit(),
+  );
 
   const api: Ganforge = {
-    backend,
-    threads,
+    get backend() {
+      return client.runtime!.backend;
+    },
+    get threads() {
+      return client.runtime!.threads;
+    },
+    get reason() {
+      return client.runtime!.reason;
+    },
     model: select.value,
     async generate(seed: number, digit?: number | null) {
       if (digit !== undefined) digitSelect.value = digit === null ? '' : String(digit);
-      const name = select.value;
-      showPicker();
-      const m = manifests.get(name)!;
+      const m = manifest();
+      $('digit-picker').hidden = !isConditional(m);
       const { height: h, width: w } = imageSize(m);
       latents = sampleLatents(seed, N, m.latentDim);
       const t0 = performance.now();
-      const floats = await run(name, latents, N);
+      const floats = await run(m, latents, N);
       const ms = performance.now() - t0;
-      draw($<HTMLCanvasElement>('grid'), floats, N, h, w, defaultColumns(N), 2);
+      drawGrid($<HTMLCanvasElement>('grid'), floats, N, h, w, defaultColumns(N), 2);
       $<HTMLInputElement>('seed').value = String(seed);
-      status(`Seed ${seed}: ${N} digits in ${ms.toFixed(1)} ms with ${name}.`);
-      api.model = name;
+      status(`Seed ${seed}: ${N} digits in ${ms.toFixed(1)} ms with ${m.name}.`);
+      api.model = m.name;
+      shown = { model: m.name, seed, digit: isConditional(m) ? digitSelect.value : '' };
+      $<HTMLButtonElement>('download').disabled = false;
       resetSliders(m);
       await drawDigit();
       return { floats: Array.from(floats), ms };
     },
     async walk(from: number, to: number, steps = 10) {
-      const m = manifests.get(select.value)!;
+      const m = manifest();
       const { height: h, width: w } = imageSize(m);
       // One digit for the whole walk, as GET /interpolate (default 0).
-      const frames = await run(select.value, latentWalk(from, to, steps, m.latentDim), steps, new Int32Array(steps).fill(Number(digitSelect.value || 0)));
+      const frames = await run(m, latentWalk(from, to, steps, m.latentDim), steps, new Int32Array(steps).fill(Number(digitSelect.value || 0)));
       const canvas = $<HTMLCanvasElement>('walk');
       const size = h * w;
       // There and back at 10 frames a second.
       const order = [...Array(steps).keys(), ...[...Array(steps).keys()].reverse()];
       for (const i of order) {
-        draw(canvas, frames.subarray(i * size, (i + 1) * size), 1, h, w, 1, 0);
+        drawGrid(canvas, frames.subarray(i * size, (i + 1) * size), 1, h, w, 1, 0);
         await new Promise((r) => setTimeout(r, 100));
       }
       return Array.from(frames);
     },
   };
 
-  const sliders = $('sliders');
-  const resetSliders = (m: ModelManifest): void => {
-    sliders.replaceChildren();
-    for (let i = 0; i < Math.min(SLIDERS, m.latentDim); i++) {
-      const label = document.createElement('label');
-      label.htmlFor = `z${i}`;
-      label.textContent = `z${i}`;
-      const input = Object.assign(document.createElement('input'), {
-        type: 'range',
-        id: `z${i}`,
-        min: '-3',
-        max: '3',
-        step: '0.05',
-        value: String(latents[i]!.toFixed(2)),
-      });
-      const value = Object.assign(document.createElement('output'), { htmlFor: `z${i}`, value: input.value });
-      input.addEventListener('input', () => {
-        latents[i] = Number(input.value);
-        value.value = input.value;
-        void drawDigit();
-      });
-      sliders.append(label, input, value);
-    }
+  const generateTyped = (value: string): void => {
+    const seed = parseSeed(value, 'the seed');
+    if (typeof seed === 'string') status(seed);
+    else void api.generate(seed);
   };
-  const drawDigit = async (): Promise<void> => {
-    const m = manifests.get(select.value)!;
-    const { height: h, width: w } = imageSize(m);
-    const one = await run(select.value, latents.slice(0, m.latentDim), 1);
-    draw($<HTMLCanvasElement>('digit'), one, 1, h, w, 1, 0);
-  };
-
-  const randomSeed = (): number => crypto.getRandomValues(new Uint32Array(1))[0]!;
   $('seed-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    const value = $<HTMLInputElement>('seed').value.trim();
-    if (!/^\d{1,10}$/.test(value) || Number(value) > 4294967295) {
-      status(`${expectedMessage('integer between 0 and 4294967295', 'the seed', value)}.`);
-      return;
-    }
-    void api.generate(Number(value));
+    generateTyped($<HTMLInputElement>('seed').value);
   });
-  $('new-grid').addEventListener('click', () => void api.generate(randomSeed()));
+  $('new-grid').addEventListener('click', () => void api.generate(crypto.getRandomValues(new Uint32Array(1))[0]!));
   $('walk-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    const value = $<HTMLInputElement>('walk-to').value.trim();
-    if (!/^\d{1,10}$/.test(value) || Number(value) > 4294967295) {
-      status(`${expectedMessage('integer between 0 and 4294967295', 'the seed to walk to', value)}.`);
-      return;
-    }
-    void api.walk(Number($<HTMLInputElement>('seed').value), Number(value));
+    const to = parseSeed($<HTMLInputElement>('walk-to').value, 'the seed to walk to');
+    if (typeof to === 'string') status(to);
+    else void api.walk(Number($<HTMLInputElement>('seed').value), to);
   });
-  select.addEventListener('change', () => void api.generate(Number($<HTMLInputElement>('seed').value) || 0));
-  digitSelect.addEventListener('change', () => void api.generate(Number($<HTMLInputElement>('seed').value) || 0));
-  $('runtime').textContent =
-    `Runtime: onnxruntime-web on ${backend === 'webgpu' ? 'WebGPU' : `WASM, ${threads} thread${threads > 1 ? 's' : ''}${crossOriginIsolated ? '' : ' (page not cross-origin isolated)'}`}.`;
-  await api.generate(Number(new URLSearchParams(location.search).get('seed') ?? randomSeed()) >>> 0);
+  $('download').addEventListener('click', () => {
+    const digit = shown.digit === '' ? '' : `-digit-${shown.digit}`;
+    downloadPng($<HTMLCanvasElement>('grid'), `ganforge-${shown.model}-seed-${shown.seed}${digit}.png`).catch((err: unknown) => status(String(err)));
+  });
+  for (const control of [select, digitSelect]) control.addEventListener('change', () => generateTyped($<HTMLInputElement>('seed').value || '0'));
+  for (const control of document.querySelectorAll<HTMLInputElement | HTMLButtonElement>('[data-needs-model]')) control.disabled = false;
+  const first = params.get('seed');
+  await api.generate(first === null ? crypto.getRandomValues(new Uint32Array(1))[0]! : Number(first) >>> 0);
   return api;
 }
 

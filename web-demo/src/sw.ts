@@ -1,6 +1,7 @@
 /// <reference lib="webworker" />
-// Service worker: precaches exactly the demo's own files (page, bundle, style, runtime, model files) at
-// install and answers only those from the cache, so after one visit the demo works with no network.
+// Service worker: precaches exactly the demo's own files (page, scripts, style, icons, runtime, model
+// files) at install and answers only those, from the cache when the network is gone, so after one
+// visit the demo works with no network.
 // Everything else (the HTTP API: /sample, /healthz, /metrics, /models, ...) goes to the network.
 // BUILD_ID changes with the page, the runtime files and the models, which retires old caches.
 declare const BUILD_ID: string;
@@ -16,8 +17,11 @@ sw.addEventListener('install', (event) => {
   event.waitUntil(
     (async () => {
       const cache = await caches.open(CACHE);
-      // The WebGPU runtime only where the browser has WebGPU; the WASM one always (the page falls back to it).
-      await cache.addAll(PRECACHE.filter((f) => 'gpu' in sw.navigator || !RUNTIME_WEBGPU.includes(f)).map((f) => f || './'));
+      // The WebGPU runtime (27 MB) only where there is a WebGPU adapter; the WASM one always (the page
+      // falls back to it).
+      const gpu = (sw.navigator as WorkerNavigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+      const adapter = gpu ? await gpu.requestAdapter().catch(() => null) : null;
+      await cache.addAll(PRECACHE.filter((f) => adapter !== null || !RUNTIME_WEBGPU.includes(f)).map((f) => f || './'));
       await sw.skipWaiting();
     })(),
   );
@@ -39,18 +43,18 @@ sw.addEventListener('fetch', (event) => {
   const page = path === '' || path === 'index.html';
   // The page (with any ?seed=) and the precached files; never an API route, never another query.
   if (path === null || !(page || (PRECACHE.includes(path) && url.search === ''))) return;
+  // The network first, when there is one: the page, its script, the runtime and the models always come
+  // from one build, even right after the models changed (a cache-first worker would answer the new
+  // page with the old build's files until it is replaced). With no network, the cached build.
   event.respondWith(
     (async () => {
-      const cache = await caches.open(CACHE);
-      // The page: the network when there is one (a new build shows at once), else the cached copy.
-      if (page) {
-        try {
-          return await fetch(event.request);
-        } catch {
-          return (await cache.match('./')) ?? Response.error();
-        }
+      try {
+        return await fetch(event.request);
+      } catch (err) {
+        const cached = await (await caches.open(CACHE)).match(page ? './' : path);
+        if (cached) return cached;
+        throw err;
       }
-      return (await cache.match(path)) ?? fetch(event.request);
     })(),
   );
 });
