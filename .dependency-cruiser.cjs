@@ -8,7 +8,7 @@
  *   train/     everything TensorFlow.js (the only folder that may import it)
  *   eval/      scoring with onnxruntime-node: lib/ and shared/, never train/ or serve/
  *   serve/     HTTP only: lib/ and shared/, never train/ or eval/
- *   web-demo/  the page (src/: shared/ and onnxruntime-web only) and its build (lib/, shared/)
+ *   web-demo/  the page (src/: shared/ and onnxruntime-web only), its build and audit (lib/, shared/, src/ constants)
  */
 const product = '^(bin|lib|shared|train|eval|serve|web-demo)/';
 

@@ -37,6 +37,7 @@ export const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   start: startCommand,
   serve: async () => (await import('../serve/command.ts')).serveCommand as unknown as Command,
   'build-web': async () => (await import('../web-demo/command.ts')).buildWebCommand as unknown as Command,
+  'audit-web': async () => (await import('../web-demo/audit.ts')).auditWebCommand as unknown as Command,
   'bench train': async () => (await import('../train/commands/bench-train.ts')).benchTrainCommand as unknown as Command,
   'bench serve': async () => (await import('../serve/bench.ts')).benchServeCommand as unknown as Command,
   'bench scale': async () => (await import('../serve/bench-scale.ts')).benchScaleCommand as unknown as Command,
