@@ -71,6 +71,11 @@ export const TRAIN_FLAGS = {
     values: ['none', 'fid', 'class-accuracy'],
     help: 'keep the generator with the lowest FID, or (cgan, acgan) the highest worst-digit accuracy, in generator-best/ (needs --eval-interval)',
   }),
+  workers: flag('workers', {
+    kind: 'string',
+    pattern: { regex: /^(auto|[1-9]\d{0,2})$/, description: 'auto or an integer between 1 and 256' },
+    help: 'data-parallel training threads (auto = one per core on the WASM and JS backends, 1 on libtensorflow); results depend on the count',
+  }),
 } as const satisfies FlagTable;
 
 /** The config key a training flag sets. */
@@ -102,7 +107,13 @@ export interface TrainArgs {
 export function parseFlagValue(flagName: string, raw: string | string[]): TrainConfig[keyof TrainConfig] {
   const spec = (TRAIN_FLAGS as FlagTable)[flagName];
   if (!spec) throw new Error(`Unknown flag --${flagName}`);
-  return convertFlag(spec, `--${flagName}`, raw) as TrainConfig[keyof TrainConfig];
+  return configValue(flagName, convertFlag(spec, `--${flagName}`, raw));
+}
+
+/** A parsed flag value as its config value (`--workers 2` is the number 2). */
+function configValue(flagName: string, value: unknown): TrainConfig[keyof TrainConfig] {
+  if (flagName === 'workers' && value !== 'auto') return Number(value);
+  return value as TrainConfig[keyof TrainConfig];
 }
 
 /** The training arguments of parsed flags: the preset's values, then every flag given explicitly. */
@@ -110,7 +121,7 @@ export function trainArgs(parsed: ParsedFlags<typeof TRAIN_COMMAND_FLAGS>): Trai
   const preset = parsed.values.preset ?? null;
   const overrides: Partial<TrainConfig> = preset ? { ...PRESETS[preset].train } : {};
   for (const name of Object.keys(TRAIN_FLAGS) as (keyof typeof TRAIN_FLAGS)[]) {
-    if (parsed.given.has(name)) (overrides as Record<string, unknown>)[configKey(name)] = parsed.values[name];
+    if (parsed.given.has(name)) (overrides as Record<string, unknown>)[configKey(name)] = configValue(name, parsed.values[name]);
   }
   return { overrides, preset, resume: parsed.values.resume ?? null, progress: parsed.values.progress, help: parsed.help };
 }
@@ -129,6 +140,7 @@ export const RESUMABLE_KEYS: ReadonlyArray<keyof TrainConfig> = [
   'evalInterval',
   'evalSamples',
   'keepBest',
+  'workers',
 ];
 
 /** Merges overrides over a base config and checks the cross-field rules. */

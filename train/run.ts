@@ -1,9 +1,11 @@
 import { mkdir, readdir, rm } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { loadDataset } from '../lib/data.ts';
 import { removeStaleStaging } from '../lib/fs/atomic-write.ts';
 import { createFidMonitor } from './classifier/fid-monitor.ts';
 import { DEFAULT_CONFIG, RESUMABLE_KEYS, resolveConfig, type TrainArgs, type TrainConfig } from './config.ts';
+import { resolveWorkers } from './gan/data-parallel.ts';
 import { train, type TrainResult } from './gan/loop.ts';
 import { createProgress } from './progress.ts';
 import { readRunJson, RUN_FILES } from './run-dir/run-files.ts';
@@ -85,6 +87,7 @@ export async function runTraining(args: RunOptions): Promise<TrainingOutcome> {
       runDir: config.out,
       dataset,
       backend: selection.name,
+      workers: resolveWorkers(config.workers, selection.name, availableParallelism(), config.batchSize),
       log: progress.log,
       tick: progress.tick,
       shouldStop: () => stop,

@@ -38,6 +38,11 @@ export interface TrainConfig {
   labelSmoothing: number;
   /** Keep the generator with the best training-time evaluation in `generator-best/` ('none' = off). */
   keepBest: 'none' | 'fid' | 'class-accuracy';
+  /**
+   * Data-parallel threads on CPU ('auto': one per core on the WASM and JS backends, 1 on libtensorflow).
+   * Results are deterministic for a given seed and thread count.
+   */
+  workers: 'auto' | number;
 }
 
 /** The seed's defaults (GANs in Action ch. 3, as in the notebook). */
@@ -66,4 +71,5 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = {
   dWarmup: 0,
   labelSmoothing: 0,
   keepBest: 'none',
+  workers: 'auto',
 };

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { access } from 'node:fs/promises';
+import type { Dataset } from '../../shared/dataset.ts';
 import { join } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../../lib/fs/atomic-write.ts';
-import type { Dataset } from '../../shared/dataset.ts';
 import { fitGaussian, sampleGaussian } from '../../shared/gaussian.ts';
 import { cycleLabels } from '../../shared/generator.ts';
 import { Prng } from '../../shared/prng.ts';
@@ -26,9 +26,11 @@ import {
 } from '../run-dir/run-files.ts';
 import type { BackendName } from '../tfjs/backend.ts';
 import { loadLayersModelFile, saveLayersModel } from '../tfjs/model-io.ts';
+import { DataParallel } from './data-parallel.ts';
 import { forward } from './forward.ts';
-import { buildDiscriminator, buildGan, CLASSES, CONDITIONAL_KINDS, type BuildOptions } from './models.ts';
-import { discriminatorStep, generatorStep, trainableVariables } from './steps.ts';
+import { adam, buildOptions, digitHead, freshDiscriminator, type GanKind, type StepLosses, type StepState, step } from './iteration.ts';
+import { buildDiscriminator, buildGan, CONDITIONAL_KINDS } from './models.ts';
+import { trainableVariables } from './steps.ts';
 
 /** Seed of the fixed latents behind every progress grid (independent of the run seed). */
 export const GRID_SEED = 20190101;
@@ -48,6 +50,11 @@ export interface RunContext {
   readonly shouldStop?: () => boolean;
   /** Continue from the run folder's checkpoint. */
   readonly resume?: boolean;
+  /**
+   * Threads to train on (data-parallel; `config.workers` resolved by the caller, see resolveWorkers).
+   * Default 1: the whole batch on this thread.
+   */
+  readonly workers?: number;
   /** Scores the generator (classifier-FID, per-class accuracy) every `config.evalInterval` iterations. */
   readonly evaluate?: (generator: tf.LayersModel) => TrainingEvaluation;
 }
@@ -60,49 +67,17 @@ export interface TrainResult {
   readonly stopped: boolean;
 }
 
-/** The GAN kinds the loop trains (the gaussian baseline is fitted instead). */
-type GanKind = 'dense' | 'dcgan' | 'cgan' | 'acgan';
-
-/** How D's digit head learns and how much G's loss weighs it (see {@link digitHead}). */
-interface DigitHead {
-  readonly real: number;
-  readonly fake: number;
-  readonly fakeTarget: 'match' | 'reject';
-  readonly g: number;
-}
-
-/** Everything a GAN run holds between iterations. */
-interface GanRun {
+/** Everything a GAN run holds between iterations: the step's state, and the run's own. */
+interface GanRun extends StepState {
   readonly ctx: RunContext;
-  readonly kind: GanKind;
-  readonly conditional: boolean;
-  /** cgan's D takes the digit as a second input; acgan's D names it from the image alone. */
-  readonly labelledD: boolean;
-  readonly head: DigitHead;
-  readonly prng: Prng;
-  readonly generator: tf.LayersModel;
-  discriminator: tf.LayersModel;
-  readonly gOptimizer: tf.AdamOptimizer;
-  dOptimizer: tf.AdamOptimizer;
-  gVars: tf.Variable[];
-  dVars: tf.Variable[];
   /** Fixed latents (and labels) of the progress grids. */
   readonly gridInput: tf.Tensor | tf.Tensor[];
-  /** Reused host buffers for the real batch and its labels. */
-  readonly batch: Float32Array;
-  readonly labelBuffer: Int32Array;
-  iteration: number;
+  /** The other replicas, in data-parallel training. */
+  parallel: DataParallel | null;
   best: EvaluationRecord | null;
   last: MetricRecord | null;
   /** Wall time of the run so far, including the time before a resume. */
   readonly elapsed: () => number;
-}
-
-/** The tensors one iteration reports. */
-interface StepLosses {
-  readonly dReal: { loss: tf.Scalar; accuracy: tf.Scalar };
-  readonly dFake: { loss: tf.Scalar; accuracy: tf.Scalar };
-  readonly gLoss: tf.Scalar;
 }
 
 /** Trains the configured model; the gaussian baseline is fitted instead. */
@@ -119,12 +94,19 @@ async function trainGan(ctx: RunContext): Promise<TrainResult> {
   const { config } = ctx;
   let stopped = false;
   try {
+    if ((ctx.workers ?? 1) > 1) {
+      const { parallel, replica } = await DataParallel.start(run, ctx.workers!, ctx.backend);
+      run.parallel = parallel;
+      run.replica = replica;
+      ctx.log(`data-parallel: ${ctx.workers} threads, ${config.batchSize / ctx.workers!} rows of each batch per thread`);
+    }
     while (run.iteration < config.iterations) {
       if (ctx.shouldStop?.()) {
         stopped = true;
         break;
       }
       run.iteration += 1;
+      run.parallel?.beginIteration();
       const losses = step(run);
       try {
         if (run.iteration % config.sampleInterval === 0 || run.iteration === config.iterations) await report(run, losses);
@@ -141,33 +123,10 @@ async function trainGan(ctx: RunContext): Promise<TrainResult> {
     }
     await finish(run, stopped);
   } finally {
+    await run.parallel?.close();
     dispose(run);
   }
   return { iteration: run.iteration, last: run.last, wallMs: run.elapsed(), stopped };
-}
-
-/**
- * How D's digit head learns: acgan's on real and fake batches, naming both (Odena et al.); cgan's
- * auxiliary head on real ones, and with --aux-fakes reject learning not to see the asked digit in fakes.
- */
-function digitHead(kind: GanKind, config: TrainConfig): DigitHead {
-  if (kind === 'acgan') return { real: 1, fake: 1, fakeTarget: 'match', g: 1 };
-  return { real: config.auxWeight, fake: config.auxFakes === 'reject' ? config.auxWeight : 0, fakeTarget: 'reject', g: config.auxWeight };
-}
-
-function buildOptions(ctx: RunContext, seed: number): BuildOptions {
-  const { config, dataset } = ctx;
-  return {
-    latentDim: config.latentDim,
-    imageShape: [dataset.height, dataset.width, 1],
-    seed,
-    width: config.width,
-    auxClassifier: ctx.config.model === 'cgan' && config.auxWeight > 0,
-  };
-}
-
-function adam(config: TrainConfig): tf.AdamOptimizer {
-  return tf.train.adam(config.lr, config.beta1, config.beta2);
 }
 
 /** Builds the networks, then continues from the checkpoint (`resume`) or starts from `--init-generator` or random weights. */
@@ -187,11 +146,11 @@ async function restoreOrInit(ctx: RunContext): Promise<GanRun> {
   // A run killed before its first checkpoint resumes from the start, with its config.
   if (ctx.resume && !hasCheckpoint) log(`${runDir}: no ${RUN_FILES.checkpoint} yet; starting the run from iteration 0`);
   const saved = hasCheckpoint ? await loadCheckpoint(checkpointPath) : null;
-  const gan = buildGan(kind, buildOptions(ctx, config.seed));
+  const gan = buildGan(kind, buildOptions(config, dataset, config.seed));
   const generator = gan.generator;
   // buildGan's own D is not the one trained (that one is built next, with the seed the loop always used).
   gan.discriminator.dispose();
-  const discriminator = buildDiscriminator(kind, buildOptions(ctx, (config.seed ^ 0x5bd1e995) >>> 0));
+  const discriminator = buildDiscriminator(kind, buildOptions(config, dataset, (config.seed ^ 0x5bd1e995) >>> 0));
   const gOptimizer = adam(config);
   const dOptimizer = adam(config);
   let start = 0;
@@ -223,6 +182,10 @@ async function restoreOrInit(ctx: RunContext): Promise<GanRun> {
   const gridZ = tf.tensor2d(new Prng(GRID_SEED).normals(GRID_SIZE * config.latentDim), [GRID_SIZE, config.latentDim]);
   return {
     ctx,
+    config,
+    dataset,
+    replica: null,
+    parallel: null,
     kind,
     conditional,
     labelledD: kind === 'cgan',
@@ -242,50 +205,6 @@ async function restoreOrInit(ctx: RunContext): Promise<GanRun> {
     last: null,
     elapsed: () => elapsedBefore + performance.now() - t0,
   };
-}
-
-/**
- * One iteration: D on a real batch, D on G's fakes, then G through D, each drawing its random numbers
- * from the run's PRNG in a fixed order (so a resumed run repeats them exactly).
- */
-function step(run: GanRun): StepLosses {
-  const { config, dataset } = run.ctx;
-  const { conditional, labelledD, head, prng } = run;
-  const imageShape = [dataset.height, dataset.width, 1] as const;
-  const zSize = config.batchSize * config.latentDim;
-  const labels = (values: Int32Array): tf.Tensor => tf.tensor2d(values.slice(), [config.batchSize, 1], 'int32');
-  realBatch(dataset, prng, run.batch, conditional ? run.labelBuffer : undefined);
-  const real = tf.tensor4d(run.batch.slice(), [config.batchSize, ...imageShape]);
-  const realLabels = conditional ? labels(run.labelBuffer) : null;
-  // Fresh arrays: the plain JS backend keeps a reference to a tensor's array instead of copying it.
-  const z = tf.tensor2d(prng.normals(zSize), [config.batchSize, config.latentDim]);
-  const fakeLabels = conditional ? labels(randomLabels(prng, run.labelBuffer)) : null;
-  // Keras' generator.predict(z) is inference mode (the seed); --fake-mode training uses batch statistics,
-  // so D judges the same generator that the G step trains (needed when BN's moving statistics lag).
-  const fake = tf.tidy(() => forward(run.generator, fakeLabels ? [z, fakeLabels] : z, config.fakeMode === 'training'));
-  const dReal = discriminatorStep(run.discriminator, run.dOptimizer, labelledD ? [real, realLabels!] : real, 1, {
-    vars: run.dVars,
-    classes: realLabels ?? undefined,
-    classWeight: head.real,
-    smoothing: config.labelSmoothing,
-  });
-  const dFake = discriminatorStep(run.discriminator, run.dOptimizer, labelledD ? [fake, fakeLabels!] : fake, 0, {
-    vars: run.dVars,
-    classes: fakeLabels ?? undefined,
-    classWeight: head.fake,
-    classTarget: head.fakeTarget,
-  });
-  // A fresh z (and fresh labels) for the generator step, as the seed insists.
-  const z2 = tf.tensor2d(prng.normals(zSize), [config.batchSize, config.latentDim]);
-  const gLabels = conditional ? labels(randomLabels(prng, run.labelBuffer)) : undefined;
-  const gLoss = generatorStep(run.generator, run.discriminator, run.gOptimizer, z2, {
-    vars: run.gVars,
-    classes: gLabels,
-    classWeight: head.g,
-    update: run.iteration > config.dWarmup,
-  });
-  tf.dispose([real, z, fake, z2, ...[realLabels, fakeLabels, gLabels].filter((t): t is tf.Tensor => t != null)]);
-  return { dReal, dFake, gLoss };
 }
 
 /** The seed's report: the log line, a metrics line and the 4x4 grid of the fixed latents. */
@@ -318,11 +237,8 @@ async function evaluateAndKeepBest(run: GanRun, evaluate: NonNullable<RunContext
 
 /** The seed's burn-in: a new apprentice curator (weights and optimizer state), same forger. */
 async function resetDiscriminator(run: GanRun): Promise<void> {
-  run.discriminator.dispose();
-  run.dOptimizer.dispose();
-  run.discriminator = buildDiscriminator(run.kind, buildOptions(run.ctx, run.prng.nextUint32()));
-  run.dOptimizer = adam(run.ctx.config);
-  run.dVars = trainableVariables(run.discriminator);
+  // The replicas do the same after the same iteration, with the same PRNG draw.
+  freshDiscriminator(run);
   run.ctx.log(`${run.iteration} discriminator re-initialised (weights and optimizer state); generator kept`);
   await appendMetrics(run.ctx.runDir, { iteration: run.iteration, event: 'reset-discriminator' });
 }
@@ -355,7 +271,7 @@ async function finish(run: GanRun, stopped: boolean): Promise<void> {
     const records = lines.filter(isReport);
     if (records.length > 0) await writeFileAtomic(join(runDir, RUN_FILES.curves), curvesPng(records, config.resetDiscriminatorAt, lines.filter(isEvaluation)));
   }
-  await writeRunConfig(runDir, config, dataset, backend, { iterationsDone: run.iteration, wallMs: Math.round(run.elapsed()), final: run.last });
+  await writeRunConfig(runDir, config, dataset, backend, { iterationsDone: run.iteration, wallMs: Math.round(run.elapsed()), final: run.last, threads: run.ctx.workers ?? 1 });
 }
 
 function dispose(run: GanRun): void {
@@ -366,26 +282,6 @@ function dispose(run: GanRun): void {
   run.discriminator.dispose();
   run.gOptimizer.dispose();
   run.dOptimizer.dispose();
-}
-
-/**
- * Fills `out` with a random batch (with replacement, like the seed's randint) from the data set, and
- * `labels` with their digits when given.
- */
-function realBatch(data: Dataset, prng: Prng, out: Float32Array, labels?: Int32Array): void {
-  const size = data.height * data.width;
-  const n = out.length / size;
-  for (let i = 0; i < n; i++) {
-    const k = prng.nextInt(data.count);
-    out.set(data.images.subarray(k * size, (k + 1) * size), i * size);
-    if (labels) labels[i] = data.labels![k]!;
-  }
-}
-
-/** Random digit labels for a conditional batch. */
-function randomLabels(prng: Prng, out: Int32Array): Int32Array {
-  for (let i = 0; i < out.length; i++) out[i] = prng.nextInt(CLASSES);
-  return out;
 }
 
 /** Copies a saved generator's weights into `generator`, which must have the same architecture. */

@@ -79,8 +79,34 @@ export function trainableVariables(model: tf.LayersModel): tf.Variable[] {
   return model.trainableWeights.map((w) => w.read() as tf.Variable);
 }
 
+/**
+ * Combines one step's gradients (in variable order) and scalars (loss, accuracy) across data-parallel
+ * workers, returning their batch-weighted averages (see all-reduce.ts). Alone, a step has none.
+ */
+export type Reduce = (grads: tf.Tensor[], scalars: tf.Scalar[]) => { grads: tf.Tensor[]; scalars: tf.Scalar[] };
+
+/**
+ * Applies gradients after an optional reduction. The variables' names key the gradients; the order
+ * of `vars` (the same on every replica, whatever tfjs named them) orders the reduction.
+ */
+function applyReduced(optimizer: tf.Optimizer, vars: tf.Variable[], grads: tf.NamedTensorMap, scalars: tf.Scalar[], reduce?: Reduce): tf.Scalar[] {
+  if (!reduce) {
+    optimizer.applyGradients(grads);
+    return scalars;
+  }
+  const names = vars.map((v) => v.name).filter((n) => grads[n] !== undefined);
+  const reduced = reduce(
+    names.map((n) => grads[n]!),
+    scalars,
+  );
+  optimizer.applyGradients(Object.fromEntries(names.map((n, i) => [n, reduced.grads[i]!])));
+  return reduced.scalars;
+}
+
 /** What a training step may be given beyond its batch. */
 export interface StepOptions {
+  /** Averages the gradients across data-parallel workers before the update. */
+  readonly reduce?: Reduce;
   /** The variables to update (default: the stepping model's trainable variables). */
   readonly vars?: tf.Variable[];
   /**
@@ -118,19 +144,23 @@ export function discriminatorStep(
     classWeight = 1,
     classTarget = 'match',
     smoothing = 0,
+    reduce,
   }: StepOptions & { readonly smoothing?: number } = {},
 ): StepResult {
   const target = label === 1 ? 1 - smoothing : 0;
-  return tf.tidy(() => {
-    let accuracy: tf.Scalar | undefined;
+  let accuracy: tf.Scalar | undefined;
+  const result = tf.tidy(() => {
     const { value, grads } = tf.variableGrads(() => {
       const { loss, validity } = discriminatorLoss(forward(discriminator, images), target, classes, classWeight, classTarget);
       accuracy = tf.keep(binaryAccuracy(validity, label));
       return loss;
     }, vars);
-    optimizer.applyGradients(grads);
-    return { loss: value, accuracy: accuracy! };
+    const [loss, acc] = applyReduced(optimizer, vars, grads, [value, accuracy!], reduce) as [tf.Scalar, tf.Scalar];
+    return { loss, accuracy: acc };
   });
+  // The kept local accuracy, when the reduction replaced it.
+  if (accuracy !== result.accuracy) accuracy?.dispose();
+  return result;
 }
 
 /**
@@ -144,7 +174,7 @@ export function generatorStep(
   discriminator: tf.LayersModel,
   optimizer: tf.Optimizer,
   z: tf.Tensor,
-  { vars = trainableVariables(generator), classes, classWeight = 1, update = true }: StepOptions & { readonly update?: boolean } = {},
+  { vars = trainableVariables(generator), classes, classWeight = 1, update = true, reduce }: StepOptions & { readonly update?: boolean } = {},
 ): tf.Scalar {
   return tf.tidy(() => {
     const loss = (): tf.Scalar => {
@@ -153,9 +183,8 @@ export function generatorStep(
       return discriminatorLoss(forward(discriminator, labelled ? [fake, classes] : fake), 1, classes, classWeight, 'match').loss;
     };
     // update: false (D warm-up) measures the loss without touching G.
-    if (!update) return loss();
+    if (!update) return reduce ? reduce([], [loss()]).scalars[0]! : loss();
     const { value, grads } = tf.variableGrads(loss, vars);
-    optimizer.applyGradients(grads);
-    return value;
+    return applyReduced(optimizer, vars, grads, [value], reduce)[0]!;
   });
 }
