@@ -71,6 +71,12 @@ export const TRAIN_FLAGS = {
     values: ['none', 'fid', 'class-accuracy'],
     help: 'keep the generator with the lowest FID, or (cgan, acgan) the highest worst-digit accuracy, in generator-best/ (needs --eval-interval)',
   }),
+  'ema-decay': flag('emaDecay', {
+    kind: 'float',
+    min: 0,
+    max: 0.99999,
+    help: "exponential moving average of G's weights, decay d (e.g. 0.999): evaluated, kept and saved in generator-ema/ (0 = off)",
+  }),
   workers: flag('workers', {
     kind: 'string',
     pattern: { regex: /^(auto|[1-9]\d{0,2})$/, description: 'auto or an integer between 1 and 256' },

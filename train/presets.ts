@@ -7,7 +7,7 @@ export interface Preset {
   /** The model name `train:export` writes (overridable with --name); none for recipes that ship nothing. */
   readonly name?: string;
   /** Which generator `train:export` exports: the last one or the one `--keep-best` kept. */
-  readonly generator?: 'final' | 'best';
+  readonly generator?: 'final' | 'best' | 'ema';
 }
 
 /** The fine-tune recipe behind cgan-aux and cgan-aux2: an auxiliary digit head that rejects fakes, a small step. */

@@ -67,7 +67,7 @@ export async function runTraining(args: RunOptions): Promise<TrainingOutcome> {
   const config = await runConfig(args);
   await mkdir(config.out, { recursive: true });
   // Temporary files of a write that a SIGKILL interrupted are never going to be renamed.
-  for (const dir of ['', RUN_FILES.samples, RUN_FILES.generator, RUN_FILES.discriminator, RUN_FILES.bestGenerator])
+  for (const dir of ['', RUN_FILES.samples, RUN_FILES.generator, RUN_FILES.discriminator, RUN_FILES.bestGenerator, RUN_FILES.emaGenerator])
     await removeStaleStaging(join(config.out, dir));
   const selection = await startBackend(config.backend, console.log, kernelsFor(config.model));
   const dataset = await loadDataset(config.data);

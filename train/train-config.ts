@@ -43,6 +43,11 @@ export interface TrainConfig {
    * Results are deterministic for a given seed and thread count.
    */
   workers: 'auto' | number;
+  /**
+   * Exponential moving average of G's weights: each iteration ema = d * ema + (1 - d) * G (0 = off).
+   * Evaluations and --keep-best then score the average, which is saved in generator-ema/.
+   */
+  emaDecay: number;
 }
 
 /** The seed's defaults (GANs in Action ch. 3, as in the notebook). */
@@ -72,4 +77,5 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = {
   labelSmoothing: 0,
   keepBest: 'none',
   workers: 'auto',
+  emaDecay: 0,
 };

@@ -22,7 +22,10 @@ test('unknown or ill-typed flags exit 1 with a message naming the flag', async (
   const run = await mkdtemp(join(tmpdir(), 'ganforge-resume-flags-'));
   await writeFile(join(run, 'config.json'), JSON.stringify({ model: 'dense', lr: 0.001, batchSize: 128 }));
   const resume = node(['--resume', run, '--lr', '0.1', '--batch-size', '128']);
-  assert.match(resume.stderr, /only iterations, sampleInterval, checkpointInterval, backend, evalInterval, evalSamples, keepBest may change, not lr$/m);
+  assert.match(
+    resume.stderr,
+    /only iterations, sampleInterval, checkpointInterval, backend, evalInterval, evalSamples, keepBest, workers may change, not lr$/m,
+  );
 });
 
 test('--help lists the flags', () => {

@@ -17,8 +17,8 @@ const EXPORT_FLAGS = {
   'models-dir': { kind: 'string', default: 'models', help: 'folder the model is written to' },
   generator: {
     kind: 'enum',
-    values: ['final', 'best'],
-    help: "the run's last generator, or the one --keep-best kept",
+    values: ['final', 'best', 'ema'],
+    help: "the run's last generator, the one --keep-best kept, or (--ema-decay) the moving average of its weights",
     defaultLabel: "final (a preset's choice with --preset)",
   },
   force: { kind: 'boolean', help: 'replace a model of the same name (and its golden outputs go stale)' },

@@ -37,8 +37,11 @@ export interface ExportOptions {
   readonly modelsDir: string;
   /** The command line that produced the model, recorded in the manifest. */
   readonly command: string;
-  /** 'final' (default): the generator at the run's end; 'best': the one `--keep-best` kept. */
-  readonly generator?: 'final' | 'best';
+  /**
+   * 'final' (default): the generator at the run's end; 'best': the one `--keep-best` kept (the
+   * average's best with --ema-decay); 'ema': the moving average of its weights at the end.
+   */
+  readonly generator?: 'final' | 'best' | 'ema';
   /** Replace a model of the same name. */
   readonly force?: boolean;
   /** The preset the run was trained with, recorded in the manifest. */
@@ -81,7 +84,10 @@ export async function exportRun({
   if (which === 'best' && !best) {
     throw new Error(`${runDir}: no ${RUN_FILES.bestGenerator}/${RUN_FILES.best}; --generator best needs a run trained with --keep-best and --eval-interval`);
   }
-  const generatorDir = join(runDir, best ? RUN_FILES.bestGenerator : RUN_FILES.generator);
+  if (which === 'ema' && !(Number(config.emaDecay ?? 0) > 0)) {
+    throw new Error(`${runDir}: --generator ema needs a run trained with --ema-decay (this one has none)`);
+  }
+  const generatorDir = join(runDir, best ? RUN_FILES.bestGenerator : which === 'ema' ? RUN_FILES.emaGenerator : RUN_FILES.generator);
   const generator = await loadLayersModelFile(join(generatorDir, 'model.json')).catch((err: Error) => {
     throw new Error(
       !best && config.iterationsDone === undefined

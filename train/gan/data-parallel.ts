@@ -114,7 +114,8 @@ export class DataParallel {
     try {
       for (let rank = 1; rank < ranks; rank++) {
         const init: ReplicaInit = { ...common, rank };
-        workers.push(new Worker(new URL('../../bin/train-replica.js', import.meta.url), { workerData: init }));
+        // No inherited --import flags: the entry registers tsx itself, which a .ts --import would need first.
+        workers.push(new Worker(new URL('../../bin/train-replica.js', import.meta.url), { workerData: init, execArgv: [] }));
       }
       await Promise.all(
         workers.map(

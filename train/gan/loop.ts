@@ -27,6 +27,7 @@ import {
 import type { BackendName } from '../tfjs/backend.ts';
 import { loadLayersModelFile, saveLayersModel } from '../tfjs/model-io.ts';
 import { DataParallel } from './data-parallel.ts';
+import { updateEma } from './ema.ts';
 import { forward } from './forward.ts';
 import { adam, buildOptions, digitHead, freshDiscriminator, type GanKind, type StepLosses, type StepState, step } from './iteration.ts';
 import { buildDiscriminator, buildGan, CONDITIONAL_KINDS } from './models.ts';
@@ -74,6 +75,8 @@ interface GanRun extends StepState {
   readonly gridInput: tf.Tensor | tf.Tensor[];
   /** The other replicas, in data-parallel training. */
   parallel: DataParallel | null;
+  /** The moving average of G's weights (--ema-decay), or null. */
+  readonly ema: tf.LayersModel | null;
   best: EvaluationRecord | null;
   last: MetricRecord | null;
   /** Wall time of the run so far, including the time before a resume. */
@@ -108,6 +111,7 @@ async function trainGan(ctx: RunContext): Promise<TrainResult> {
       run.iteration += 1;
       run.parallel?.beginIteration();
       const losses = step(run);
+      if (run.ema) updateEma(run.ema, run.generator, config.emaDecay);
       try {
         if (run.iteration % config.sampleInterval === 0 || run.iteration === config.iterations) await report(run, losses);
       } finally {
@@ -153,11 +157,18 @@ async function restoreOrInit(ctx: RunContext): Promise<GanRun> {
   const discriminator = buildDiscriminator(kind, buildOptions(config, dataset, (config.seed ^ 0x5bd1e995) >>> 0));
   const gOptimizer = adam(config);
   const dOptimizer = adam(config);
+  let ema: tf.LayersModel | null = null;
+  if (config.emaDecay > 0) {
+    const twin = buildGan(kind, buildOptions(config, dataset, config.seed));
+    twin.discriminator.dispose();
+    ema = twin.generator;
+  }
   let start = 0;
   let elapsedBefore = 0;
   if (saved) {
     restoreWeights(generator, saved.groups.generator ?? [], 'generator');
     restoreWeights(discriminator, saved.groups.discriminator ?? [], 'discriminator');
+    if (ema) restoreWeights(ema, saved.groups.ema ?? [], 'EMA generator');
     await restoreAdam(gOptimizer, saved.groups.gOptimizer ?? []);
     await restoreAdam(dOptimizer, saved.groups.dOptimizer ?? []);
     tf.dispose(Object.values(saved.groups).flat());
@@ -175,6 +186,8 @@ async function restoreOrInit(ctx: RunContext): Promise<GanRun> {
     await initialiseFrom(generator, config.initGenerator);
     log(`generator initialised from ${config.initGenerator}`);
   }
+  // The average starts at the generator it averages.
+  if (ema && !saved) ema.setWeights(generator.getWeights());
   // A best generator from iterations about to be run again is forgotten (the rerun may replace it).
   let best = config.keepBest === 'none' ? null : await readBest(runDir);
   if (best && best.iteration > start) best = null;
@@ -186,6 +199,7 @@ async function restoreOrInit(ctx: RunContext): Promise<GanRun> {
     dataset,
     replica: null,
     parallel: null,
+    ema,
     kind,
     conditional,
     labelledD: kind === 'cgan',
@@ -222,14 +236,16 @@ async function report(run: GanRun, { dReal, dFake, gLoss }: StepLosses): Promise
 /** A training-time evaluation, logged and recorded; with --keep-best the best generator so far is saved. */
 async function evaluateAndKeepBest(run: GanRun, evaluate: NonNullable<RunContext['evaluate']>): Promise<void> {
   const { config, runDir, log } = run.ctx;
-  const { fid, classAccuracy } = evaluate(run.generator);
+  // With --ema-decay the average is what gets exported, so it is what is scored and kept.
+  const scored = run.ema ?? run.generator;
+  const { fid, classAccuracy } = evaluate(scored);
   const record: EvaluationRecord = { iteration: run.iteration, fid, ...(classAccuracy ? { classAccuracy } : {}) };
   log(formatEvaluation(record, config.evalSamples));
   await appendMetrics(runDir, record);
   if (config.keepBest === 'none' || !isBetterEvaluation(config.keepBest, record, run.best)) return;
   run.best = record;
   const dir = join(runDir, RUN_FILES.bestGenerator);
-  await saveLayersModel(run.generator, dir);
+  await saveLayersModel(scored, dir);
   // Written last: best.json names the iteration of complete weights.
   await writeJsonAtomic(join(dir, RUN_FILES.best), run.best);
   log(`${run.iteration} best so far by ${config.keepBest}: ${dir}`);
@@ -251,7 +267,13 @@ async function checkpoint(run: GanRun): Promise<void> {
     await saveCheckpoint(
       join(run.ctx.runDir, RUN_FILES.checkpoint),
       { iteration: run.iteration, rng: run.prng.state(), extra: { elapsedMs: run.elapsed() } },
-      { generator: run.generator.getWeights(), discriminator: run.discriminator.getWeights(), gOptimizer: gState, dOptimizer: dState },
+      {
+        generator: run.generator.getWeights(),
+        discriminator: run.discriminator.getWeights(),
+        gOptimizer: gState,
+        dOptimizer: dState,
+        ...(run.ema ? { ema: run.ema.getWeights() } : {}),
+      },
     );
   } finally {
     tf.dispose([gState[0]!, dState[0]!]);
@@ -267,6 +289,7 @@ async function finish(run: GanRun, stopped: boolean): Promise<void> {
   } else {
     await saveLayersModel(run.generator, join(runDir, RUN_FILES.generator));
     await saveLayersModel(run.discriminator, join(runDir, RUN_FILES.discriminator));
+    if (run.ema) await saveLayersModel(run.ema, join(runDir, RUN_FILES.emaGenerator));
     const lines = await readMetrics(runDir);
     const records = lines.filter(isReport);
     if (records.length > 0) await writeFileAtomic(join(runDir, RUN_FILES.curves), curvesPng(records, config.resetDiscriminatorAt, lines.filter(isEvaluation)));
@@ -284,6 +307,7 @@ function dispose(run: GanRun): void {
   run.dVars = [];
   tf.dispose([run.gridInput].flat());
   run.generator.dispose();
+  run.ema?.dispose();
   run.discriminator.dispose();
   run.gOptimizer.dispose();
   run.dOptimizer.dispose();

@@ -16,6 +16,8 @@ export const RUN_FILES = {
   discriminator: 'discriminator',
   /** `--keep-best`: the best generator so far, with `best.json` (which iteration, its scores). */
   bestGenerator: 'generator-best',
+  /** `--ema-decay`: the moving average of the generator's weights at the run's end. */
+  emaGenerator: 'generator-ema',
   best: 'best.json',
 } as const;
 
