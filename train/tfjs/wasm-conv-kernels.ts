@@ -75,23 +75,49 @@ function geometry(xShape: number[], filterShape: number[], attrs: ConvAttrs, ker
   };
 }
 
+/** For each kernel column j, the output columns [start, end) whose input column exists. */
+function validColumns(g: Geometry): { start: Int32Array; end: Int32Array } {
+  const start = new Int32Array(g.kw);
+  const end = new Int32Array(g.kw);
+  for (let j = 0; j < g.kw; j++) {
+    // ix = x * sw + j - left must lie in [0, w).
+    start[j] = Math.max(0, Math.ceil((g.left - j) / g.sw));
+    end[j] = Math.max(start[j]!, Math.min(g.ow, Math.floor((g.w - 1 + g.left - j) / g.sw) + 1));
+  }
+  return { start, end };
+}
+
 /**
- * Walks every (output position, kernel tap) pair whose input pixel exists, calling `visit` with the
- * offsets of the pixel's channel run in the input and in the patch matrix (both `ci` long).
+ * Moves data between the input [n, h, w, ci] and the patch matrix [n * oh * ow, kh * kw * ci], one
+ * kernel tap at a time over a row of output positions, with the valid range of each row computed once
+ * instead of tested per pixel: `gather` copies input into patches (im2col; patches outside the input
+ * must already be zero), otherwise patches are added onto the input (col2im). Straight loops, no
+ * callbacks: this is the hot path of the convolution gradients.
  */
-function forEachTap(g: Geometry, visit: (inputOffset: number, patchOffset: number) => void, missing?: (patchOffset: number) => void): void {
-  const k = g.kh * g.kw * g.ci;
-  for (let b = 0; b < g.n; b++) {
-    for (let y = 0; y < g.oh; y++) {
-      for (let x = 0; x < g.ow; x++) {
-        const row = ((b * g.oh + y) * g.ow + x) * k;
-        for (let i = 0; i < g.kh; i++) {
-          const iy = y * g.sh + i - g.top;
-          for (let j = 0; j < g.kw; j++) {
-            const ix = x * g.sw + j - g.left;
-            const patch = row + (i * g.kw + j) * g.ci;
-            if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) missing?.(patch);
-            else visit(((b * g.h + iy) * g.w + ix) * g.ci, patch);
+function movePatches(g: Geometry, input: Float32Array, patches: Float32Array, gather: boolean): void {
+  const { n, h, w, ci, oh, ow, kh, kw, sh, sw, top, left } = g;
+  const k = kh * kw * ci;
+  const { start, end } = validColumns(g);
+  const inStep = sw * ci;
+  for (let b = 0; b < n; b++) {
+    for (let y = 0; y < oh; y++) {
+      for (let i = 0; i < kh; i++) {
+        const iy = y * sh + i - top;
+        if (iy < 0 || iy >= h) continue;
+        const inRow = (b * h + iy) * w;
+        const outRow = (b * oh + y) * ow;
+        for (let j = 0; j < kw; j++) {
+          const x0 = start[j]!;
+          const x1 = end[j]!;
+          let at = (inRow + x0 * sw + j - left) * ci;
+          let to = (outRow + x0) * k + (i * kw + j) * ci;
+          if (ci === 1) {
+            if (gather) for (let x = x0; x < x1; x++, at += inStep, to += k) patches[to] = input[at]!;
+            else for (let x = x0; x < x1; x++, at += inStep, to += k) input[at]! += patches[to]!;
+          } else if (gather) {
+            for (let x = x0; x < x1; x++, at += inStep, to += k) for (let c = 0; c < ci; c++) patches[to + c] = input[at + c]!;
+          } else {
+            for (let x = x0; x < x1; x++, at += inStep, to += k) for (let c = 0; c < ci; c++) input[at + c]! += patches[to + c]!;
           }
         }
       }
@@ -121,14 +147,9 @@ const conv2DBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => {
     // Views are taken after the allocation: growing WASM memory detaches older views.
     const src = wasm.typedArrayFromHeap(x);
     const dst = wasm.typedArrayFromHeap(patches);
-    const ci = g.ci;
-    forEachTap(
-      g,
-      (from, to) => {
-        for (let c = 0; c < ci; c++) dst[to + c] = src[from + c]!;
-      },
-      (to) => dst.fill(0, to, to + ci),
-    );
+    // Zero first (one native fill), then only the taps inside the input are copied.
+    dst.fill(0);
+    movePatches(g, src, dst, true);
     const dy2 = run('Reshape', { inputs: { x: dy }, backend, attrs: { shape: [1, m, g.co] } });
     temps.push(dy2);
     const product = run('BatchMatMul', { inputs: { a: patches, b: dy2 }, backend, attrs: { transposeA: true, transposeB: false } });
@@ -206,10 +227,7 @@ const conv2DBackpropInput: KernelFunc = ({ inputs, backend, attrs }) => {
     const src = wasm.typedArrayFromHeap(cols);
     const dst = wasm.typedArrayFromHeap(out);
     dst.fill(0);
-    const ci = g.ci;
-    forEachTap(g, (to, from) => {
-      for (let c = 0; c < ci; c++) dst[to + c]! += src[from + c]!;
-    });
+    movePatches(g, dst, src, false);
     return out;
   } finally {
     for (const t of temps) wasm.disposeData(t.dataId);
