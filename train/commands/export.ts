@@ -3,7 +3,7 @@ import { defineCommand } from '../../lib/cli/command.ts';
 import { MODEL_NAME, MODEL_NAME_DESCRIPTION } from '../../shared/manifest.ts';
 import { TRAIN_COMMAND_FLAGS, trainArgs } from '../config.ts';
 import { checkExportTarget, conversionBackend, exportRun, type ExportOptions } from '../export/export-run.ts';
-import { PRESETS } from '../presets.ts';
+import { PRESET_NAMES, PRESETS } from '../presets.ts';
 import { runTraining } from '../run.ts';
 import { RUN_FOLDER_FLAGS } from './train.ts';
 
@@ -33,7 +33,10 @@ export const exportCommand = defineCommand({
   name: 'export',
   summary: "export a finished run's generator to ONNX (with its manifest and tfjs weights)",
   usage: '<run folder> [flags]',
-  flags: EXPORT_FLAGS,
+  flags: {
+    ...EXPORT_FLAGS,
+    preset: { kind: 'enum', values: PRESET_NAMES, help: 'the preset the run was trained with, recorded in the manifest (train:export records it itself)' },
+  },
   positionals: { min: 1, max: 1, names: '<run folder>' },
   async run({ values, positionals }, argv) {
     const runDir = positionals[0]!;
@@ -50,6 +53,7 @@ export const exportCommand = defineCommand({
       command: `npm run export -- ${argv.join(' ')}`,
       generator: values.generator ?? 'final',
       force: values.force,
+      preset: values.preset,
     };
     printExported(await exportRun(options), values['models-dir']);
   },
