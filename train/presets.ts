@@ -75,6 +75,7 @@ export const PRESETS = {
   'dcgan-ema': {
     summary: "DCGAN at half width with Radford et al.'s Adam, an EMA of G, one-sided label smoothing; 12,000 iterations, keeps the best EMA by FID",
     train: { ...IMPROVED_DCGAN, iterations: 12000 },
+    name: 'dcgan-ema',
     generator: 'best',
   },
   cgan: {
