@@ -4,7 +4,7 @@ import type { Prng } from '../../shared/prng.ts';
 import type { TrainConfig } from '../train-config.ts';
 import type { SharedReducer } from './all-reduce.ts';
 import { forward } from './forward.ts';
-import { type BuildOptions, buildDiscriminator, CLASSES } from './models.ts';
+import { type BuildOptions, buildDiscriminator, buildGan, CLASSES, CONDITIONAL_KINDS } from './models.ts';
 import { discriminatorStep, generatorStep, type Reduce, trainableVariables } from './steps.ts';
 
 // One training iteration, shared by the main loop (loop.ts) and the data-parallel replicas
@@ -83,6 +83,44 @@ export function adam(config: TrainConfig): tf.AdamOptimizer {
   return tf.train.adam(config.lr, config.beta1, config.beta2);
 }
 
+/** A generator of the run's architecture with its initial weights (those of the run seed). */
+export function buildGenerator(config: TrainConfig, dataset: Dataset): tf.LayersModel {
+  const gan = buildGan(config.model as GanKind, buildOptions(config, dataset, config.seed));
+  // buildGan's own D is never trained: the run's D has a seed of its own (see newStepState).
+  gan.discriminator.dispose();
+  return gan.generator;
+}
+
+/**
+ * The state every run and every replica starts from: G and D with their initial weights (G from the
+ * run seed, D from a seed derived from it), fresh optimizers, `prng` and `iteration`; the caller loads
+ * a checkpoint's or rank 0's state over it.
+ */
+export function newStepState(config: TrainConfig, dataset: Dataset, prng: Prng, iteration: number): StepState {
+  const kind = config.model as GanKind;
+  const generator = buildGenerator(config, dataset);
+  const discriminator = buildDiscriminator(kind, buildOptions(config, dataset, (config.seed ^ 0x5bd1e995) >>> 0));
+  return {
+    config,
+    dataset,
+    kind,
+    conditional: CONDITIONAL_KINDS.includes(kind),
+    labelledD: kind === 'cgan',
+    head: digitHead(kind, config),
+    prng,
+    generator,
+    discriminator,
+    gOptimizer: adam(config),
+    dOptimizer: adam(config),
+    gVars: trainableVariables(generator),
+    dVars: trainableVariables(discriminator),
+    batch: new Float32Array(config.batchSize * dataset.height * dataset.width),
+    labelBuffer: new Int32Array(config.batchSize),
+    iteration,
+    replica: null,
+  };
+}
+
 /** The seed's burn-in: a new D (weights from the next PRNG draw) and a new optimizer; G is kept. */
 export function freshDiscriminator(state: StepState): void {
   state.discriminator.dispose();
@@ -155,13 +193,13 @@ export function step(state: StepState): StepLosses {
 }
 
 /** Batch-norm moving statistics (and any other non-trainable weights) of both networks. */
-function buffersOf(state: StepState): tf.LayerVariable[] {
+function buffersOf(state: Pick<StepState, 'generator' | 'discriminator'>): tf.LayerVariable[] {
   return [...state.generator.nonTrainableWeights, ...state.discriminator.nonTrainableWeights];
 }
 
 /** Floats of the non-trainable weights (what {@link syncBuffers} broadcasts). */
 export function bufferSize(state: Pick<StepState, 'generator' | 'discriminator'>): number {
-  return [...state.generator.nonTrainableWeights, ...state.discriminator.nonTrainableWeights].reduce((n, w) => n + w.read().size, 0);
+  return buffersOf(state).reduce((n, w) => n + w.read().size, 0);
 }
 
 /** Copies rank 0's non-trainable weights to every other replica, so all replicas stay equal. */

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { access } from 'node:fs/promises';
-import type { Dataset } from '../../shared/dataset.ts';
 import { join } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../../lib/fs/atomic-write.ts';
+import type { Dataset } from '../../shared/dataset.ts';
 import { fitGaussian, sampleGaussian } from '../../shared/gaussian.ts';
 import { cycleLabels } from '../../shared/generator.ts';
 import { Prng } from '../../shared/prng.ts';
@@ -29,9 +29,8 @@ import { loadLayersModelFile, saveLayersModel } from '../tfjs/model-io.ts';
 import { DataParallel } from './data-parallel.ts';
 import { updateEma } from './ema.ts';
 import { forward } from './forward.ts';
-import { adam, buildOptions, digitHead, freshDiscriminator, type GanKind, type StepLosses, type StepState, step } from './iteration.ts';
-import { buildDiscriminator, buildGan, CONDITIONAL_KINDS } from './models.ts';
-import { trainableVariables } from './steps.ts';
+import { buildGenerator, freshDiscriminator, type GanKind, newStepState, type StepLosses, type StepState, step } from './iteration.ts';
+import { CONDITIONAL_KINDS } from './models.ts';
 
 /** Seed of the fixed latents behind every progress grid (independent of the run seed). */
 export const GRID_SEED = 20190101;
@@ -150,19 +149,9 @@ async function restoreOrInit(ctx: RunContext): Promise<GanRun> {
   // A run killed before its first checkpoint resumes from the start, with its config.
   if (ctx.resume && !hasCheckpoint) log(`${runDir}: no ${RUN_FILES.checkpoint} yet; starting the run from iteration 0`);
   const saved = hasCheckpoint ? await loadCheckpoint(checkpointPath) : null;
-  const gan = buildGan(kind, buildOptions(config, dataset, config.seed));
-  const generator = gan.generator;
-  // buildGan's own D is not the one trained (that one is built next, with the seed the loop always used).
-  gan.discriminator.dispose();
-  const discriminator = buildDiscriminator(kind, buildOptions(config, dataset, (config.seed ^ 0x5bd1e995) >>> 0));
-  const gOptimizer = adam(config);
-  const dOptimizer = adam(config);
-  let ema: tf.LayersModel | null = null;
-  if (config.emaDecay > 0) {
-    const twin = buildGan(kind, buildOptions(config, dataset, config.seed));
-    twin.discriminator.dispose();
-    ema = twin.generator;
-  }
+  const state = newStepState(config, dataset, saved ? Prng.fromState(saved.rng) : new Prng(config.seed), saved?.iteration ?? 0);
+  const { generator, discriminator, gOptimizer, dOptimizer } = state;
+  const ema = config.emaDecay > 0 ? buildGenerator(config, dataset) : null;
   let start = 0;
   let elapsedBefore = 0;
   if (saved) {
@@ -194,27 +183,11 @@ async function restoreOrInit(ctx: RunContext): Promise<GanRun> {
   await writeRunConfig(runDir, config, dataset, ctx.backend);
   const gridZ = tf.tensor2d(new Prng(GRID_SEED).normals(GRID_SIZE * config.latentDim), [GRID_SIZE, config.latentDim]);
   return {
+    ...state,
     ctx,
-    config,
-    dataset,
-    replica: null,
     parallel: null,
     ema,
-    kind,
-    conditional,
-    labelledD: kind === 'cgan',
-    head: digitHead(kind, config),
-    prng: saved ? Prng.fromState(saved.rng) : new Prng(config.seed),
-    generator,
-    discriminator,
-    gOptimizer,
-    dOptimizer,
-    gVars: trainableVariables(generator),
-    dVars: trainableVariables(discriminator),
     gridInput: conditional ? [gridZ, tf.tensor2d(cycleLabels(GRID_SIZE), [GRID_SIZE, 1], 'int32')] : gridZ,
-    batch: new Float32Array(config.batchSize * dataset.height * dataset.width),
-    labelBuffer: new Int32Array(config.batchSize),
-    iteration: start,
     best,
     last: null,
     elapsed: () => elapsedBefore + performance.now() - t0,
