@@ -6,7 +6,7 @@ import { join, relative } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { Page } from 'playwright-core';
 import { PNG } from 'pngjs';
-import { cycleLabels } from '../../shared/generator.ts';
+import { feedRecord, generatorFeeds, imageOutput } from '../../shared/generator.ts';
 import { sampleLatents } from '../../shared/prng.ts';
 import { createApp } from '../../serve/app.ts';
 import { ProviderSelector } from '../../serve/providers.ts';
@@ -96,12 +96,8 @@ export async function canvasVsServer(page: Page, url: string): Promise<number> {
 
 /** onnxruntime-node's output for the grid of `seed` (and digit, for a conditional model). */
 export async function nodeGrid(model: LoadedModel, seed: number, digit: number | null = null, n = 16): Promise<Float32Array> {
-  const d = model.manifest.latentDim;
-  const feeds: Record<string, ort.Tensor> = { [model.manifest.inputs[0]!.name]: new ort.Tensor('float32', sampleLatents(seed, n, d), [n, d]) };
-  if (model.manifest.inputs.length === 2) {
-    const labels = digit === null ? cycleLabels(n) : new Int32Array(n).fill(digit);
-    feeds[model.manifest.inputs[1]!.name] = new ort.Tensor('int32', labels, [n, 1]);
-  }
-  const out = await model.session.run(feeds);
-  return out[model.manifest.outputs[0]!.name]!.data as Float32Array;
+  const m = model.manifest;
+  const feeds = generatorFeeds(m, sampleLatents(seed, n, m.latentDim), n, digit === null ? null : new Int32Array(n).fill(digit));
+  const out = await model.session.run(feedRecord(feeds, (f) => new ort.Tensor(f.type, f.data, [...f.dims])));
+  return out[imageOutput(m)]!.data as Float32Array;
 }
