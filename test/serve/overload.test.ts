@@ -142,7 +142,7 @@ test('/healthz answers within 50 ms while n=256 requests saturate the generator 
       });
       child.on('exit', () => reject(new Error(out)));
     });
-    const load = Array.from({ length: 24 }, (_, i) =>
+    const load = Array.from({ length: 48 }, (_, i) =>
       fetch(`${base}/sample?n=256&seed=${i}`).then(async (r) => [r.status, (await r.arrayBuffer()).byteLength]),
     );
     await new Promise((r) => setTimeout(r, 200));
