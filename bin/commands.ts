@@ -17,28 +17,33 @@ async function startCommand(): Promise<Command> {
       }
       await serveCommand.run(args, argv);
     },
-  }) as unknown as Command;
+  });
 }
 
 /**
  * Every ganforge command, loaded only when run: `ganforge serve` never loads TensorFlow.js, and
- * `ganforge train` never loads onnxruntime. The npm scripts run the same commands through the
- * one-line entry files beside this one.
+ * `ganforge train` never loads onnxruntime. The npm scripts run these same commands
+ * (`node bin/ganforge.js <command>`). The benchmarks (bench/) import dev dependencies, so they run from a
+ * full install, not from `npm ci --omit=dev`; `golden-update` is a maintainer's tool kept with the tests.
  */
 export const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
-  train: async () => (await import('../train/commands/train.ts')).trainCommand as unknown as Command,
-  'train-export': async () => (await import('../train/commands/export.ts')).trainExportCommand as unknown as Command,
-  export: async () => (await import('../train/commands/export.ts')).exportCommand as unknown as Command,
-  // The converter checks its output with onnxruntime-node, which training code does not import.
-  convert: async () =>
-    (await import('../train/commands/convert.ts')).createConvertCommand((await import('../eval/onnx-compare.ts')).runOnnxModel) as unknown as Command,
-  'train-classifier': async () => (await import('../train/commands/train-classifier.ts')).trainClassifierCommand as unknown as Command,
-  eval: async () => (await import('../eval/command.ts')).evalCommand as unknown as Command,
+  train: async () => (await import('../train/commands/train.ts')).trainCommand,
+  'train-export': async () => (await import('../train/commands/export.ts')).trainExportCommand,
+  export: async () => (await import('../train/commands/export.ts')).exportCommand,
+  // tfjs-to-onnx's own command (packages/tfjs-to-onnx: same flag table, checks and output as its executable);
+  // its run() takes the values and positionals that runCommand parses with that same table.
+  convert: async () => {
+    const { convertCommand } = await import('tfjs-to-onnx');
+    return defineCommand({ ...convertCommand, run: (args, argv) => convertCommand.run(args, argv) });
+  },
+  'train-classifier': async () => (await import('../train/commands/train-classifier.ts')).trainClassifierCommand,
+  eval: async () => (await import('../eval/command.ts')).evalCommand,
   start: startCommand,
-  serve: async () => (await import('../serve/command.ts')).serveCommand as unknown as Command,
-  'build-web': async () => (await import('../web-demo/command.ts')).buildWebCommand as unknown as Command,
-  'audit-web': async () => (await import('../web-demo/audit.ts')).auditWebCommand as unknown as Command,
-  'bench train': async () => (await import('../train/commands/bench-train.ts')).benchTrainCommand as unknown as Command,
-  'bench serve': async () => (await import('../serve/bench.ts')).benchServeCommand as unknown as Command,
-  'bench scale': async () => (await import('../serve/bench-scale.ts')).benchScaleCommand as unknown as Command,
+  serve: async () => (await import('../serve/command.ts')).serveCommand,
+  'build-web': async () => (await import('../web-demo/command.ts')).buildWebCommand,
+  'audit-web': async () => (await import('../bench/audit-web.ts')).auditWebCommand,
+  'bench train': async () => (await import('../bench/train.ts')).benchTrainCommand,
+  'bench serve': async () => (await import('../bench/serve.ts')).benchServeCommand,
+  'bench scale': async () => (await import('../bench/scale.ts')).benchScaleCommand,
+  'golden-update': async () => (await import('../test/helpers/golden-update.ts')).goldenUpdateCommand,
 };

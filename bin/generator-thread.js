@@ -1,6 +1,8 @@
 // A generator thread's start (serve/generation/pool.ts): registers tsx in this thread, then runs the
 // TypeScript entry. Worker threads do not inherit the main thread's module hooks.
+import { fileURLToPath } from 'node:url';
 import { register } from 'tsx/esm/api';
 
-register();
+// The repository's tsconfig.json from any working folder (its paths: tfjs-to-onnx from source).
+register({ tsconfig: fileURLToPath(new URL('../tsconfig.json', import.meta.url)) });
 await import('./generator-thread.ts');

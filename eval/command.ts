@@ -3,6 +3,7 @@ import { basename, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { defineCommand } from '../lib/cli/command.ts';
 import { writeJsonAtomic } from '../lib/fs/atomic-write.ts';
+import { UsageError } from '../shared/expected.ts';
 import type { ModelManifest } from '../shared/manifest.ts';
 import { evalContext, generateSamples, referenceImages, scoreImages, type Evaluation } from './evaluate.ts';
 
@@ -34,7 +35,7 @@ export const evalCommand = defineCommand({
     } else {
       const file = onnxFile ? target : join(dir, `${target}.onnx`);
       const bytes = await readFile(file).catch((err: NodeJS.ErrnoException) => {
-        throw new Error(`${file}: cannot read (${err.code ?? err.message}); expected a model name in ${dir}/, an .onnx file, 'real' or 'gaussian'`);
+        throw new UsageError(`${file}: cannot read (${err.code ?? err.message}); expected a model name in ${dir}/, an .onnx file, 'real' or 'gaussian'`);
       });
       const generator = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'] });
       const { images, labels } = await generateSamples(generator, n, seed);

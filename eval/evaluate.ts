@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { cycleLabels, feedRecord, GENERATOR_IO, generatorFeeds, isConditional, isGenerator } from '../shared/generator.ts';
 import { CLASSIFIER_IO, DIGIT_CLASSES } from '../shared/classifier.ts';
+import { UsageError } from '../shared/expected.ts';
 import type { ClassifierManifest } from '../shared/manifest.ts';
 import { classCoverage, fitFeatures, frechetDistance, inceptionScore, perClassAccuracy, type GaussianFit } from '../shared/metrics.ts';
 import { Prng, sampleLatents } from '../shared/prng.ts';
@@ -66,7 +67,7 @@ export async function classify(
 export async function evalContext(modelsDir: string): Promise<EvalContext> {
   const manifest = JSON.parse(
     await readFile(join(modelsDir, 'classifier.json'), 'utf8').catch(() => {
-      throw new Error(`${modelsDir}/classifier.json is missing: run npm run train:classifier first`);
+      throw new UsageError(`${modelsDir}/classifier.json is missing: run npm run train:classifier first`);
     }),
   ) as ClassifierManifest;
   const classifier = await ort.InferenceSession.create(await readFile(join(modelsDir, 'classifier.onnx')), { executionProviders: ['cpu'] });

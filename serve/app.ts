@@ -4,15 +4,14 @@ import { randomInt } from 'node:crypto';
 import { chooseConditionalDefault } from '../shared/manifest.ts';
 import type { ServeContext } from './context.ts';
 import { type CostLimits, DEFAULT_COST_LIMITS } from './cost.ts';
-import { notFound, onError, overloadBody } from './errors.ts';
+import { notFound, onError } from './errors.ts';
 import { type Executor, InlineExecutor } from './generation/pool.ts';
 import { DEFAULT_SCHEDULER_OPTIONS, Scheduler } from './generation/scheduler.ts';
 import { ByteLru } from './lru.ts';
-import { crossOriginIsolation, ISOLATION_HEADERS } from './middleware/isolation.ts';
+import { type Preflight, overloadPreflight } from './load-shedding.ts';
+import { crossOriginIsolation } from './middleware/isolation.ts';
 import type { Body } from './generation/protocol.ts';
-import { DEFAULT_N, DEFAULT_STEPS } from './query.ts';
 import type { LoadedModel } from './registry.ts';
-import type { Preflight } from './http-server.ts';
 import { configureSharp } from './render.ts';
 import { healthRoutes } from './routes/health.ts';
 import { modelRoutes } from './routes/models.ts';
@@ -48,7 +47,8 @@ export interface AppOptions {
  * The ganforge HTTP API as a Hono app (`app.request()` in tests, `@hono/node-server` in serve/command.ts):
  * sub-apps for the images (/sample, /interpolate, /example.png), the models and health (/healthz,
  * /metrics), mounted with `app.route()` behind the isolation and metrics middleware, with one error
- * handler for all of them. Generation goes through one bounded scheduler per app.
+ * handler for all of them. Generation goes through one bounded scheduler per app; `preflight` is its
+ * load shedding (`load-shedding.ts`), which the listening server runs before the app.
  */
 export function createApp(options: AppOptions): { app: Hono; scheduler: Scheduler; cache: ByteLru<Body>; preflight: Preflight } {
   const { models, defaultModel } = options;
@@ -88,40 +88,4 @@ export function createApp(options: AppOptions): { app: Hono; scheduler: Schedule
   if (options.webDemoDir) app.use('/*', serveStatic({ root: options.webDemoDir }));
   app.get('/', (c) => c.text('The web demo is not built: run npm run build:web (npm start builds it).', 404));
   return { app, scheduler, cache, preflight: overloadPreflight(scheduler, defaultModel, ctx.defaultConditional) };
-}
-
-/** The query of a generating request, read cheaply: which model, how many images. */
-function cheapQuery(url: string): { path: string; model: string | null; images: number | null } {
-  const q = url.indexOf('?');
-  const path = q < 0 ? url : url.slice(0, q);
-  const params = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
-  const model = params.get('model')?.split('@')[0] ?? null;
-  // Digit ranges multiply n by their rows: leave those to the app's own check.
-  const digit = params.get('digit');
-  const count = path === '/interpolate' ? (params.get('steps') ?? String(DEFAULT_STEPS)) : (params.get('n') ?? String(DEFAULT_N));
-  const images = digit && digit.length > 1 ? null : /^\d{1,3}$/.test(count) ? Number(count) : null;
-  return { path, model, images };
-}
-
-/**
- * The server's load-shedding preflight: a /sample or /interpolate request the scheduler would refuse
- * (its model's queue is full) gets its 503 before Hono parses it, so that under overload the event loop
- * spends almost nothing on work it cannot take and health checks stay fast. Everything else goes to the app.
- */
-export function overloadPreflight(scheduler: Scheduler, defaultModel: string, defaultConditional: string | null): Preflight {
-  return (req) => {
-    const url = req.url ?? '';
-    if (req.method !== 'GET' || !(url.startsWith('/sample') || url.startsWith('/interpolate'))) return null;
-    const { path, model, images } = cheapQuery(url);
-    if ((path !== '/sample' && path !== '/interpolate') || images === null) return null;
-    const name = model ?? (url.includes('digit=') && defaultConditional ? defaultConditional : defaultModel);
-    if (!scheduler.wouldShed(name, images)) return null;
-    scheduler.countShed(name);
-    const retryAfter = scheduler.retryAfter();
-    return {
-      status: 503,
-      headers: { 'Content-Type': 'application/json', 'Retry-After': String(retryAfter), ...ISOLATION_HEADERS },
-      body: JSON.stringify(overloadBody(`the ${name} queue is full`, retryAfter)),
-    };
-  };
 }

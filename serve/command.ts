@@ -2,6 +2,7 @@ import cluster from 'node:cluster';
 import { access } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { defineCommand } from '../lib/cli/command.ts';
+import { UsageError } from '../shared/expected.ts';
 import { chooseDefault } from '../shared/manifest.ts';
 import { createApp } from './app.ts';
 import { DEFAULT_COST_LIMITS } from './cost.ts';
@@ -47,7 +48,7 @@ async function runServer(config: ServeConfig): Promise<void> {
   const { models, problems } = await loadModels(config.modelsDir, providers, config.models);
   for (const p of problems) console.error(`model ${p.name}: ${p.reason}; skipped`);
   if (models.size === 0)
-    throw new Error(`no usable model in ${config.modelsDir}/ (${problems.map((p) => `${p.name}: ${p.reason}`).join('; ') || 'the folder has no models'})`);
+    throw new UsageError(`no usable model in ${config.modelsDir}/ (${problems.map((p) => `${p.name}: ${p.reason}`).join('; ') || 'the folder has no models'})`);
   const defaultModel = chooseDefault([...models.keys()], config.defaultModel);
   const webDemoDir = relative(process.cwd(), WEB_DEMO_DIR);
   const hasDemo = await access(join(webDemoDir, 'index.html')).then(

@@ -1,5 +1,7 @@
 import { serve, type ServerType } from '@hono/node-server';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { UsageError } from '../shared/expected.ts';
+import { type Preflight, shedFirst } from './load-shedding.ts';
 
 /** How long a client may take, and how many connections one process keeps. */
 export interface HttpLimits {
@@ -13,9 +15,6 @@ export interface HttpLimits {
   readonly idleMs: number;
   readonly maxConnections: number;
 }
-
-/** A cheap answer given before the app parses a request (load shedding), or null to let the app answer. */
-export type Preflight = (req: IncomingMessage) => { readonly status: number; readonly headers: Record<string, string>; readonly body: string } | null;
 
 /** The documented defaults. */
 export const DEFAULT_HTTP_LIMITS: HttpLimits = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000, idleMs: 60_000, maxConnections: 4096 };
@@ -32,7 +31,7 @@ export function listen(
   preflight: Preflight = () => null,
 ): Promise<{ server: Server; port: number }> {
   if (limits.headersMs > limits.requestMs)
-    throw new Error(`Expected --headers-timeout-ms (${limits.headersMs}) at most --request-timeout-ms (${limits.requestMs})`);
+    throw new UsageError(`Expected --headers-timeout-ms (${limits.headersMs}) at most --request-timeout-ms (${limits.requestMs})`);
   return new Promise((resolve, reject) => {
     const server: ServerType = serve(
       {
@@ -42,11 +41,7 @@ export function listen(
         // Requests the scheduler would refuse anyway are answered here, without the app's parsing: under
         // overload the event loop stays free for health checks and for the work it can take.
         createServer: ((options: object, listener: (req: IncomingMessage, res: ServerResponse) => void) =>
-          createServer(options, (req, res) => {
-            const early = preflight(req);
-            if (!early) return listener(req, res);
-            res.writeHead(early.status, early.headers).end(early.body);
-          })) as typeof createServer,
+          createServer(options, shedFirst(preflight, listener))) as typeof createServer,
         serverOptions: {
           headersTimeout: limits.headersMs,
           requestTimeout: limits.requestMs,

@@ -36,3 +36,15 @@ export function describeRange(kind: 'integer' | 'number', min?: number, max?: nu
   if (max !== undefined) return `${kind} <= ${max}`;
   return kind;
 }
+
+/**
+ * A request that cannot be carried out as given although each value is well-formed: an unknown flag, a
+ * run folder that is not one, a model name already taken. Like a {@link ParameterError} it is the user's
+ * to fix, so the command line prints its message as one line, without a stack.
+ */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}

@@ -1,141 +1,91 @@
-import { convertFlag, parseFlags, type FlagSpec, type FlagTable, type ParsedFlags } from '../lib/cli/flags.ts';
-import { expected } from '../shared/expected.ts';
-import { CONDITIONAL_KINDS, MODEL_KINDS } from './gan/models.ts';
-import { PRESET_NAMES, PRESETS, type PresetName } from './presets.ts';
-import { DEFAULT_CONFIG, type TrainConfig } from './train-config.ts';
-import { BACKEND_NAMES } from './tfjs/backend.ts';
+import { expected, UsageError } from '../shared/expected.ts';
+import { CONDITIONAL_KINDS, type ModelKind } from './gan/models.ts';
+import type { BackendChoice } from './tfjs/backend.ts';
 
-export { DEFAULT_CONFIG, type TrainConfig } from './train-config.ts';
+/**
+ * The configuration of a training run: its type, the seed's defaults, and how explicit values are merged
+ * over defaults (or a resumed run's saved config) and checked. The command-line flags that set it are in
+ * `flags.ts`.
+ */
 
-/** A training flag: the table entry plus the config key it sets (the flag name in camelCase). */
-const flag = <const S extends Omit<FlagSpec, 'default'>>(key: keyof TrainConfig, spec: S): S & { readonly default: TrainConfig[keyof TrainConfig] } =>
-  ({ ...spec, default: DEFAULT_CONFIG[key] }) as S & { readonly default: TrainConfig[keyof TrainConfig] };
-
-/** Every training flag, in --help order; each sets the TrainConfig key of the same name in camelCase. */
-export const TRAIN_FLAGS = {
-  model: flag('model', {
-    kind: 'enum',
-    values: MODEL_KINDS,
-    help: 'architecture: dense (the seed), dcgan, cgan (conditional DCGAN), acgan (auxiliary-classifier GAN), or the gaussian baseline',
-  }),
-  data: flag('data', { kind: 'string', help: "'mnist' (10,000 embedded digits) or idx:<images>[,<labels>] (.gz allowed)" }),
-  iterations: flag('iterations', { kind: 'int', min: 1, help: 'total training iterations (including those already done when resuming)' }),
-  'batch-size': flag('batchSize', { kind: 'int', min: 1, max: 65536, help: 'images per batch' }),
-  'sample-interval': flag('sampleInterval', { kind: 'int', min: 1, help: 'report, log metrics and write a 4x4 grid every N iterations' }),
-  'checkpoint-interval': flag('checkpointInterval', { kind: 'int', min: 1, help: 'save a checkpoint every N iterations' }),
-  'latent-dim': flag('latentDim', { kind: 'int', min: 1, max: 4096, help: 'size of z' }),
-  lr: flag('lr', { kind: 'float', min: 0, help: 'Adam learning rate (both networks)' }),
-  beta1: flag('beta1', { kind: 'float', min: 0, max: 1, help: 'Adam beta1' }),
-  beta2: flag('beta2', { kind: 'float', min: 0, max: 1, help: 'Adam beta2' }),
-  seed: flag('seed', { kind: 'int', min: 0, max: 0xffffffff, help: 'seed for init, batches and z (reproducible on one backend)' }),
-  width: flag('width', { kind: 'float', min: 0.01, max: 4, help: 'DCGAN channel multiplier (1 = the book: 256/128/64 in G)' }),
-  'reset-discriminator-at': flag('resetDiscriminatorAt', {
-    kind: 'int-list',
-    min: 1,
-    help: 're-initialise D after these iterations (comma-separated or repeated)',
-  }),
-  backend: flag('backend', { kind: 'enum', values: ['auto', ...BACKEND_NAMES], help: 'tfjs backend; auto tries tensorflow-gpu, tensorflow, wasm, cpu' }),
-  out: flag('out', { kind: 'string', help: 'run folder', defaultLabel: 'runs/<date>-<model>' }),
-  'eval-interval': flag('evalInterval', { kind: 'int', min: 0, help: 'record the classifier-FID every N iterations (needs models/classifier; 0 = off)' }),
-  'eval-samples': flag('evalSamples', { kind: 'int', min: 2, max: 100000, help: 'generator samples behind each training-time FID' }),
-  'fake-mode': flag('fakeMode', {
-    kind: 'enum',
-    values: ['inference', 'training'],
-    help: "G's batch-norm mode for the D step's fakes: inference (Keras' predict, as the seed) or training (batch statistics)",
-  }),
-  'aux-weight': flag('auxWeight', {
-    kind: 'float',
-    min: 0,
-    max: 100,
-    help: 'cgan: weight of an auxiliary digit head on D, trained on real digits, whose cross-entropy G also minimises (0 = none)',
-  }),
-  'aux-fakes': flag('auxFakes', {
-    kind: 'enum',
-    values: ['ignore', 'reject'],
-    help: 'with --aux-weight: the digit head learns nothing from fakes (ignore) or learns not to see the asked digit in them (reject)',
-  }),
-  'd-warmup': flag('dWarmup', { kind: 'int', min: 0, help: 'train D alone for the first N iterations (a fresh D for an --init-generator fine-tune)' }),
-  'init-generator': flag('initGenerator', {
-    kind: 'string',
-    help: "start G from a saved tfjs generator's weights (model.json of the same architecture)",
-    defaultLabel: 'random',
-  }),
-  'label-smoothing': flag('labelSmoothing', {
-    kind: 'float',
-    min: 0,
-    max: 0.5,
-    help: "one-sided label smoothing: D's target for real images is 1 - s (0 = the seed's hard labels)",
-  }),
-  'keep-best': flag('keepBest', {
-    kind: 'enum',
-    values: ['none', 'fid', 'class-accuracy'],
-    help: 'keep the generator with the lowest FID, or (cgan, acgan) the highest worst-digit accuracy, in generator-best/ (needs --eval-interval)',
-  }),
-  'ema-decay': flag('emaDecay', {
-    kind: 'float',
-    min: 0,
-    max: 0.99999,
-    help: "exponential moving average of G's weights, decay d (e.g. 0.999): evaluated, kept and saved in generator-ema/ (0 = off)",
-  }),
-  workers: flag('workers', {
-    kind: 'string',
-    pattern: { regex: /^(auto|[1-9]\d{0,2})$/, description: 'auto or an integer between 1 and 256' },
-    help: 'data-parallel training threads (auto = one per core on the WASM and JS backends, 1 on libtensorflow); results depend on the count',
-  }),
-} as const satisfies FlagTable;
-
-/** The config key a training flag sets. */
-export function configKey(flagName: string): keyof TrainConfig {
-  return flagName.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase()) as keyof TrainConfig;
+/** Everything a training run depends on: plain typed values, saved beside the weights. */
+export interface TrainConfig {
+  model: ModelKind;
+  data: string;
+  iterations: number;
+  batchSize: number;
+  sampleInterval: number;
+  checkpointInterval: number;
+  latentDim: number;
+  lr: number;
+  beta1: number;
+  beta2: number;
+  seed: number;
+  /** DCGAN channel multiplier. */
+  width: number;
+  /** Iterations after which D is re-initialised (weights and optimizer state). */
+  resetDiscriminatorAt: number[];
+  backend: BackendChoice;
+  out: string;
+  /** Record the classifier-FID every N iterations (0 = never). */
+  evalInterval: number;
+  /** Generator samples behind each training-time FID. */
+  evalSamples: number;
+  /** How G makes the D step's fakes: 'inference' (Keras' predict, the seed) or 'training' (batch statistics). */
+  fakeMode: 'inference' | 'training';
+  /** cgan: weight of the auxiliary digit head on D (trained on real digits; G minimises it for its asked digits). 0 = none. */
+  auxWeight: number;
+  /** cgan --aux-weight: what the digit head learns on fakes: nothing ('ignore') or not to see the asked digit ('reject'). */
+  auxFakes: 'ignore' | 'reject';
+  /** Iterations at the start of a run that train D only (G's loss is still reported). */
+  dWarmup: number;
+  /** Start G from this tfjs generator (`model.json`) instead of random weights ('' = random). */
+  initGenerator: string;
+  /** One-sided label smoothing: D's target for real images is 1 - labelSmoothing. */
+  labelSmoothing: number;
+  /** Keep the generator with the best training-time evaluation in `generator-best/` ('none' = off). */
+  keepBest: 'none' | 'fid' | 'class-accuracy';
+  /**
+   * Data-parallel threads on CPU ('auto': one per core on the WASM and JS backends, 1 on libtensorflow).
+   * Results are deterministic for a given seed and thread count.
+   */
+  workers: 'auto' | number;
+  /**
+   * Exponential moving average of G's weights: each iteration ema = d * ema + (1 - d) * G (0 = off).
+   * Evaluations and --keep-best then score the average, which is saved in generator-ema/.
+   */
+  emaDecay: number;
 }
 
-/** Flags of a training run that are not configuration values. */
-export const CONTROL_FLAGS = {
-  preset: { kind: 'enum', values: PRESET_NAMES, help: 'apply a named recipe first (train/presets.ts); explicit flags win over it' },
-  resume: { kind: 'string', help: 'continue the run in this folder from its checkpoint' },
-  progress: { kind: 'enum', values: ['auto', 'bar', 'plain'], default: 'auto', help: "'auto' (bar on a terminal), 'bar' or 'plain'" },
-} as const satisfies FlagTable;
-
-/** Everything `ganforge train` takes. */
-export const TRAIN_COMMAND_FLAGS = { ...TRAIN_FLAGS, ...CONTROL_FLAGS } as const satisfies FlagTable;
-
-/** What the command line asks for. */
-export interface TrainArgs {
-  /** Values given explicitly (after the preset), to merge over defaults or a resumed run's config. */
-  readonly overrides: Partial<TrainConfig>;
-  readonly preset: PresetName | null;
-  readonly resume: string | null;
-  readonly progress: 'auto' | 'bar' | 'plain';
-  readonly help: boolean;
-}
-
-/** Converts one raw flag value to its typed config value, or throws naming the flag. */
-export function parseFlagValue(flagName: string, raw: string | string[]): TrainConfig[keyof TrainConfig] {
-  const spec = (TRAIN_FLAGS as FlagTable)[flagName];
-  if (!spec) throw new Error(`Unknown flag --${flagName}`);
-  return configValue(flagName, convertFlag(spec, `--${flagName}`, raw));
-}
-
-/** A parsed flag value as its config value (`--workers 2` is the number 2). */
-function configValue(flagName: string, value: unknown): TrainConfig[keyof TrainConfig] {
-  if (flagName === 'workers' && value !== 'auto') return Number(value);
-  return value as TrainConfig[keyof TrainConfig];
-}
-
-/** The training arguments of parsed flags: the preset's values, then every flag given explicitly. */
-export function trainArgs(parsed: ParsedFlags<typeof TRAIN_COMMAND_FLAGS>): TrainArgs {
-  const preset = parsed.values.preset ?? null;
-  const overrides: Partial<TrainConfig> = preset ? { ...PRESETS[preset].train } : {};
-  for (const name of Object.keys(TRAIN_FLAGS) as (keyof typeof TRAIN_FLAGS)[]) {
-    if (parsed.given.has(name)) (overrides as Record<string, unknown>)[configKey(name)] = configValue(name, parsed.values[name]);
-  }
-  return { overrides, preset, resume: parsed.values.resume ?? null, progress: parsed.values.progress, help: parsed.help };
-}
-
-/** Parses training flags. Unknown flags, missing values and ill-typed values are errors naming the flag. */
-export function parseTrainArgs(argv: readonly string[]): TrainArgs {
-  return trainArgs(parseFlags(TRAIN_COMMAND_FLAGS, argv, { env: {} }));
-}
+/** The seed's defaults (GANs in Action ch. 3, as in the notebook). */
+export const DEFAULT_CONFIG: Readonly<TrainConfig> = {
+  model: 'dense',
+  data: 'mnist',
+  iterations: 20000,
+  batchSize: 128,
+  sampleInterval: 1000,
+  checkpointInterval: 1000,
+  latentDim: 100,
+  lr: 0.001,
+  beta1: 0.9,
+  beta2: 0.999,
+  seed: 42,
+  width: 1,
+  resetDiscriminatorAt: [],
+  backend: 'auto',
+  out: '',
+  evalInterval: 0,
+  evalSamples: 1000,
+  fakeMode: 'inference',
+  auxWeight: 0,
+  auxFakes: 'ignore',
+  initGenerator: '',
+  dWarmup: 0,
+  labelSmoothing: 0,
+  keepBest: 'none',
+  workers: 'auto',
+  emaDecay: 0,
+};
 
 /** Flags a resumed run may change; everything else is fixed by the run's saved config. */
 export const RESUMABLE_KEYS: ReadonlyArray<keyof TrainConfig> = [
@@ -156,7 +106,7 @@ export function resolveConfig(base: Readonly<TrainConfig>, overrides: Partial<Tr
   if (late.length > 0) throw expected(`values below --iterations (${config.iterations})`, '--reset-discriminator-at', late.join(', '));
   if (config.auxWeight > 0 && config.model !== 'cgan') throw expected('--model cgan', '--aux-weight (acgan always has its digit head)', config.model);
   if (config.keepBest !== 'none' && config.evalInterval === 0) {
-    throw new Error(`--keep-best ${config.keepBest} needs --eval-interval N (the evaluations it compares)`);
+    throw new UsageError(`--keep-best ${config.keepBest} needs --eval-interval N (the evaluations it compares)`);
   }
   if (config.keepBest === 'class-accuracy' && !CONDITIONAL_KINDS.includes(config.model)) {
     throw expected('--model cgan or acgan', '--keep-best class-accuracy (per-digit accuracy needs a conditional model)', config.model);

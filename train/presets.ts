@@ -1,4 +1,4 @@
-import type { TrainConfig } from './train-config.ts';
+import type { TrainConfig } from './config.ts';
 
 /** A named recipe: training values over the defaults, and how `train:export` exports the result. */
 export interface Preset {

@@ -2,9 +2,11 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { loadDataset } from '../lib/data.ts';
+import { UsageError } from '../shared/expected.ts';
 import { removeStaleStaging } from '../lib/fs/atomic-write.ts';
 import { createFidMonitor } from './classifier/fid-monitor.ts';
-import { DEFAULT_CONFIG, RESUMABLE_KEYS, resolveConfig, type TrainArgs, type TrainConfig } from './config.ts';
+import { DEFAULT_CONFIG, RESUMABLE_KEYS, resolveConfig, type TrainConfig } from './config.ts';
+import type { TrainArgs } from './flags.ts';
 import { resolveWorkers } from './gan/data-parallel.ts';
 import { train, type TrainResult } from './gan/loop.ts';
 import { createProgress } from './progress.ts';
@@ -35,7 +37,7 @@ const RUN_MARKERS = [RUN_FILES.config, RUN_FILES.checkpoint, RUN_FILES.metrics];
 async function runConfig(args: RunOptions): Promise<TrainConfig> {
   if (args.resume) {
     const saved = await readRunJson<Record<string, unknown>>(join(args.resume, RUN_FILES.config));
-    if (!saved) throw new Error(`${args.resume}: no ${RUN_FILES.config}; is it a run folder?`);
+    if (!saved) throw new UsageError(`${args.resume}: no ${RUN_FILES.config}; is it a run folder?`);
     const base: TrainConfig = { ...DEFAULT_CONFIG, ...pickConfig(saved), out: args.resume };
     // Repeating the run's own values (the same command line plus --resume) is no change.
     const changed = Object.entries(args.overrides)
@@ -43,7 +45,7 @@ async function runConfig(args: RunOptions): Promise<TrainConfig> {
       .map(([k]) => k);
     const fixed = changed.filter((k) => !RESUMABLE_KEYS.includes(k as keyof TrainConfig));
     if (args.preset || fixed.length > 0) {
-      throw new Error(
+      throw new UsageError(
         `--resume continues a run with its saved config; only ${RESUMABLE_KEYS.join(', ')} may change, not ${[...(args.preset ? ['preset'] : []), ...fixed].join(', ')}`,
       );
     }
@@ -54,7 +56,7 @@ async function runConfig(args: RunOptions): Promise<TrainConfig> {
   const present = await readdir(config.out).catch(() => [] as string[]);
   const marker = RUN_MARKERS.find((f) => present.includes(f));
   if (marker && !args.overwrite) {
-    throw new Error(`${config.out} holds another run (${marker}): continue it with --resume ${config.out}, or clear it first with --overwrite`);
+    throw new UsageError(`${config.out} holds another run (${marker}): continue it with --resume ${config.out}, or clear it first with --overwrite`);
   }
   if (marker) await rm(config.out, { recursive: true, force: true });
   return config;

@@ -3,6 +3,7 @@ import { build } from 'esbuild';
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { sha256OfParts } from '../lib/hash.ts';
+import { UsageError } from '../shared/expected.ts';
 import { isGenerator } from '../shared/generator.ts';
 import { chooseDefault, isManifestFile, type ModelManifest } from '../shared/manifest.ts';
 import { RUNTIME_FILES } from './src/runtime-files.ts';
@@ -68,7 +69,7 @@ export async function buildWebDemo(out: string, modelsDir: string): Promise<{ bu
     manifests.push(m);
   }
   const names = manifests.map((m) => m.name);
-  if (names.length === 0) throw new Error(`${modelsDir}: no generator models to put in the web demo`);
+  if (names.length === 0) throw new UsageError(`${modelsDir}: no generator models to put in the web demo`);
   await writeFile(join(tmp, 'models', 'index.json'), JSON.stringify({ default: chooseDefault(names), models: names }));
   for (const f of [...RUNTIME_WASM, ...RUNTIME_WEBGPU]) await copyFile(join(ortDist, f), join(tmp, f));
   for (const f of STATIC) await copyFile(join(here, 'src', f), join(tmp, f));

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { describeRange, expected } from '../../shared/expected.ts';
+import { describeRange, expected, UsageError } from '../../shared/expected.ts';
 
 /**
  * One shape for every command's flags: name -> kind, default, environment variable, help. Parsing
@@ -141,7 +141,7 @@ export function parseFlags<T extends FlagTable>(
     // node's messages are clear ("Unknown option '--foo'"); its advice about '--' separators is not ours.
     const first = ((err as Error).message.split('\n')[0] ?? '').split('. To specify')[0]!.replace(/\.$/, '');
     const ambiguous = /^Option '(--[^']+)' argument is ambiguous/.exec(first);
-    throw new Error(ambiguous ? `${first}: write ${ambiguous[1]}=<value> for a value that starts with '-'` : first);
+    throw new UsageError(ambiguous ? `${first}: write ${ambiguous[1]}=<value> for a value that starts with '-'` : first);
   }
   const raw = parsed.values as Record<string, string | string[] | boolean | undefined>;
   const values: Record<string, unknown> = {};

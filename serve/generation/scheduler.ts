@@ -86,7 +86,7 @@ export class Scheduler {
     return this.stats;
   }
 
-  /** True when `images` more would not fit in the queue of `model` (an unknown model: false). */
+  /** True when `images` more would not fit in the queue of `model` (an unknown model: false); asked by `load-shedding.ts`. */
   wouldShed(model: string, images: number): boolean {
     const stats = this.stats.get(model);
     return stats !== undefined && stats.queuedImages + images > this.options.maxQueueImages;

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
-import { loadLayersModelFile } from '../../train/tfjs/model-io.ts';
+import { loadLayersModelFile } from 'tfjs-to-onnx';
 import { fromBase64, generate, GOLDEN_DIR, MODELS_DIR, shippedGenerators, type Golden, tfjsReference } from '../helpers/golden.ts';
 import { maxAbsDiff } from '../helpers/ort.ts';
 

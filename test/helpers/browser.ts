@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { extname, join, normalize } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { CHROMIUM_ARGS, chromiumChoice, WEBGPU_ARGS } from '../../lib/chromium.ts';
+import { CHROMIUM_ARGS, chromiumChoice, WEBGPU_ARGS } from '../../bench/chromium.ts';
 
 /** Headless Chromium without a GPU; with `webgpu`, with a SwiftShader WebGPU adapter. */
 export async function launchChromium(options: { webgpu?: boolean } = {}): Promise<Browser> {

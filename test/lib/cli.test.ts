@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { commandHelp, defineCommand } from '../../lib/cli/command.ts';
+import { commandHelp, defineCommand, formatError, isParameterError, runCommand } from '../../lib/cli/command.ts';
 import { formatHelp, parseFlags } from '../../lib/cli/flags.ts';
-import { expected, expectedMessage, ParameterError } from '../../shared/expected.ts';
-import { COMMANDS } from '../../bin/commands.ts';
+import { expected, expectedMessage, ParameterError, UsageError } from '../../shared/expected.ts';
 
 /** assert.throws validation of the whole message (not of `String(err)`, which starts with the class name). */
 const messageMatching =
@@ -81,34 +78,46 @@ test('help: every visible flag with its value shape, default and variable', () =
   assert.match(commandHelp(command), /^Usage: ganforge demo \[flags\]/);
 });
 
-const ganforge = (args: string[]) => spawnSync(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'ganforge.js'), ...args], { encoding: 'utf8' });
-
-test('the ganforge executable lists its commands, and every command --help lists its flags with defaults', async () => {
-  const list = ganforge(['--help']);
-  assert.equal(list.status, 0, list.stderr);
-  for (const name of Object.keys(COMMANDS)) assert.match(list.stdout, new RegExp(`^  ${name}\\s+\\S`, 'm'), name);
-  for (const [name, load] of Object.entries(COMMANDS)) {
-    const command = await load();
-    assert.equal(command.name, name);
-    const help = commandHelp(command);
-    assert.match(help, new RegExp(`^Usage: ganforge ${name} `), name);
-    for (const [flag, spec] of Object.entries(command.flags)) {
-      if (spec.hidden) continue;
-      assert.match(help, new RegExp(`--${flag}\\b`), `${name} --${flag}`);
-      if (spec.default !== undefined && spec.kind !== 'boolean' && !(Array.isArray(spec.default) && spec.default.length === 0)) {
-        assert.match(help, /default: /, `${name} --${flag} shows its default`);
-      }
-    }
+/** Runs a command in this process, capturing what it prints to stderr and the exit code it sets. */
+async function runCaptured(run: () => Promise<void>, argv: string[] = []): Promise<{ stderr: string; exitCode: number | undefined }> {
+  const command = defineCommand({ name: 'demo', summary: 'a demo', usage: '[flags]', flags: TABLE, run });
+  const lines: string[] = [];
+  const original = console.error;
+  const before = process.exitCode;
+  console.error = (...args: unknown[]) => lines.push(args.join(' '));
+  try {
+    await runCommand(command, argv);
+    return { stderr: lines.join('\n'), exitCode: process.exitCode === undefined ? undefined : Number(process.exitCode) };
+  } finally {
+    console.error = original;
+    process.exitCode = before;
   }
-  const serve = ganforge(['serve', '--help']);
-  assert.equal(serve.status, 0, serve.stderr);
-  assert.match(serve.stdout, /--port <int>\s+TCP port \(0 = any free port\) \[env PORT; default: 8080\]/);
-  const bench = ganforge(['bench', 'train', '--help']);
-  assert.match(bench.stdout, /Usage: ganforge bench train/);
-  const wrong = ganforge(['trian']);
-  assert.equal(wrong.status, 1);
-  assert.match(wrong.stderr, /^error: Expected one of train, train-export, .* for the command but received 'trian'/);
-  const bad = ganforge(['eval', 'dense', '--samples', 'lots']);
-  assert.equal(bad.status, 1);
-  assert.match(bad.stderr, /^error: Expected integer between 2 and 100000 for --samples but received 'lots'/);
+}
+
+test('parameter errors print one line; any other error prints its stack, so a failure says where it happened', async () => {
+  const parameter = await runCaptured(async () => {}, ['--port', 'http']);
+  assert.deepEqual(parameter, { stderr: "error: Expected integer between 0 and 65535 for --port but received 'http'", exitCode: 1 });
+  assert.deepEqual(await runCaptured(async () => {}, ['--nope']), { stderr: "error: Unknown option '--nope'", exitCode: 1 });
+  const usage = await runCaptured(async () => {
+    throw new UsageError('/nonexistent-run: no config.json; is it a run folder?');
+  });
+  assert.deepEqual(usage, { stderr: 'error: /nonexistent-run: no config.json; is it a run folder?', exitCode: 1 });
+
+  // A bug deep in a run: the TypeError's class, message and frames (naming this file) are printed.
+  const bug = await runCaptured(async function deepInTraining() {
+    const step = (undefined as unknown as { loss: () => number }).loss;
+    step();
+  });
+  assert.equal(bug.exitCode, 1);
+  const [first, ...frames] = bug.stderr.split('\n');
+  assert.match(first!, /^error: TypeError: Cannot read properties of undefined \(reading 'loss'\)$/);
+  assert.ok(frames.length > 0 && frames.every((l) => /^\s+at /.test(l)), bug.stderr);
+  assert.match(frames[0]!, /deepInTraining .*cli\.test\.ts:\d+:\d+/);
+
+  // A plain Error keeps its message first (no class name), then its frames, then its cause.
+  const wrapped = formatError(new Error('checkpoint.bin: truncated', { cause: new RangeError('offset out of range') }));
+  assert.match(wrapped, /^error: checkpoint\.bin: truncated\n\s+at /);
+  assert.match(wrapped, /\ncaused by: RangeError: offset out of range\n\s+at /);
+  assert.equal(formatError('a string'), 'error: a string');
+  assert.ok(isParameterError(expected('integer', 'n', 'x')) && isParameterError(new UsageError('no')) && !isParameterError(new TypeError('bug')));
 });

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { copyFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { connect } from 'node:net';
@@ -12,10 +11,12 @@ import type { JobItem } from '../../serve/generation/protocol.ts';
 import { listen } from '../../serve/http-server.ts';
 import { ProviderSelector } from '../../serve/providers.ts';
 import { type LoadedModel, loadModels } from '../../serve/registry.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 // The server under overload and abuse: a cost ceiling, a bounded queue with a deadline, dropped work
-// for clients that left, one render for identical requests, health that stays fast, timeouts, repeated
-// parameters, caching that survives a redeploy, and manifests checked against their graphs.
+// for clients that left, one render for identical requests, timeouts, repeated parameters, caching that
+// survives a redeploy, and manifests checked against their graphs (health under a saturated generator:
+// overload.slow.test.ts; the preflight: load-shedding.test.ts).
 
 const root = join(import.meta.dirname, '..', '..');
 let models: Map<string, LoadedModel>;
@@ -70,13 +71,14 @@ test('a full queue answers 503 with Retry-After; work past the queue deadline is
   const executor = gatedExecutor();
   const { app, scheduler } = createApp({ models, defaultModel: 'dense', provider: 'cpu', executor, maxQueueImages: 20, queueTimeoutMs: 100 });
   const running = app.request('/sample?n=16&seed=1');
-  await new Promise((r) => setTimeout(r, 10));
+  await waitFor(() => executor.jobs.length === 1);
   const queued = app.request('/sample?n=16&seed=2');
-  await new Promise((r) => setTimeout(r, 10));
+  await waitFor(() => scheduler.statsOf('dense').queuedImages === 16);
   const shed = await app.request('/sample?n=16&seed=3');
   assert.equal(shed.status, 503);
   assert.equal(shed.headers.get('retry-after'), '1');
   assert.match(((await shed.json()) as { error: string }).error, /^Overloaded: the dense queue is full \(16 images waiting, at most 20\)/);
+  // Outlive the 100 ms queue deadline: this wait is the behaviour under test.
   await new Promise((r) => setTimeout(r, 150));
   executor.release();
   assert.equal((await running).status, 200);
@@ -94,8 +96,7 @@ test('a client that disconnects while queued has its work dropped, and /metrics 
   const running = app.request('/sample?n=4&seed=1');
   const gone = new AbortController();
   const leaving = Promise.resolve(app.request(new Request('http://x/sample?n=4&seed=2', { signal: gone.signal })));
-  await new Promise((r) => setTimeout(r, 10));
-  assert.equal(scheduler.statsOf('dense').queuedImages, 4);
+  await waitFor(() => scheduler.statsOf('dense').queuedImages === 4);
   gone.abort();
   await leaving.catch(() => {});
   executor.release();
@@ -114,7 +115,7 @@ test('identical seeded requests in flight are rendered once', async () => {
   const executor = gatedExecutor();
   const { app, cache } = createApp({ models, defaultModel: 'dense', provider: 'cpu', executor });
   const same = Array.from({ length: 5 }, () => app.request('/sample?n=9&seed=77'));
-  await new Promise((r) => setTimeout(r, 10));
+  await waitFor(() => cache.shared === 4);
   executor.release();
   const bodies = await Promise.all((await Promise.all(same)).map(async (r) => new Uint8Array(await r.arrayBuffer())));
   assert.deepEqual(
@@ -124,46 +125,6 @@ test('identical seeded requests in flight are rendered once', async () => {
   );
   assert.equal(cache.shared, 4);
   for (const b of bodies) assert.deepEqual(b, bodies[0]);
-});
-
-test('/healthz answers within 50 ms while n=256 requests saturate the generator threads', async () => {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(root, 'bin', 'serve.ts'), '--port', '0', '--models', 'dcgan', '--max-queue-images', '100000', '--queue-timeout-ms', '60000'],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  try {
-    const base = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        const m = /on (http:\/\/[^\s]+)\//.exec(out);
-        if (m) resolve(m[1]!);
-      });
-      child.on('exit', () => reject(new Error(out)));
-    });
-    const load = Array.from({ length: 48 }, (_, i) =>
-      fetch(`${base}/sample?n=256&seed=${i}`).then(async (r) => [r.status, (await r.arrayBuffer()).byteLength]),
-    );
-    await new Promise((r) => setTimeout(r, 200));
-    const latencies: number[] = [];
-    let queued = 0;
-    for (let i = 0; i < 20; i++) {
-      const t0 = performance.now();
-      await (await fetch(`${base}/healthz`)).json();
-      latencies.push(performance.now() - t0);
-      if (i === 19) queued = Number(/ganforge_generator_queue_images\{model="dcgan"\} (\d+)/.exec(await (await fetch(`${base}/metrics`)).text())?.[1]);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    const results = await Promise.all(load);
-    latencies.sort((a, b) => a - b);
-    console.log(`# /healthz under load: median ${latencies[10]!.toFixed(1)} ms, worst ${latencies.at(-1)!.toFixed(1)} ms (${queued} images still queued)`);
-    assert.ok(queued > 0, 'the generator was still saturated when the last health check ran');
-    assert.ok(latencies.at(-1)! < 50, `worst /healthz ${latencies.at(-1)!.toFixed(1)} ms`);
-    assert.ok(results.every(([status, bytes]) => status === 200 && bytes! > 0));
-  } finally {
-    child.kill('SIGTERM');
-  }
 });
 
 test('generator threads give the bytes the event loop gives, for grids and animations', async () => {
@@ -182,7 +143,7 @@ test('generator threads give the bytes the event loop gives, for grids and anima
     const fragile = await ThreadPool.start(models, 1, quiet.sessionOptions() as Record<string, unknown>, (l) => lost.push(l));
     await (fragile as unknown as { workers: Set<import('node:worker_threads').Worker> }).workers.values().next().value!.terminate();
     assert.match(lost[0] ?? '', /generator thread lost \(the generator thread exited with code 1\); starting another/);
-    for (let i = 0; i < 100 && fragile.capacity === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => fragile.capacity > 0, { timeout: 5000 });
     assert.deepEqual(await fragile.run('dcgan', items), direct);
     await fragile.close();
   } finally {
@@ -218,7 +179,8 @@ test('slow-header, idle and idle keep-alive sockets are closed on the configured
     assert.match(slow.reply, /^HTTP\/1\.1 408/, 'a request whose headers never end is answered 408');
     assert.ok(slow.ms >= 250 && slow.ms < 1500, `slow headers closed after ${slow.ms.toFixed(0)} ms`);
     const idle = await closedAfter(port, '');
-    assert.ok(idle.ms >= 350 && idle.ms < 1500, `a silent socket closed after ${idle.ms.toFixed(0)} ms`);
+    // No byte at all: the headers deadline (300 ms, checked every 75 ms) or the idle one (400 ms), whichever comes first.
+    assert.ok(idle.ms >= 250 && idle.ms < 1500, `a silent socket closed after ${idle.ms.toFixed(0)} ms`);
     const kept = await closedAfter(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
     assert.match(kept.reply, /^HTTP\/1\.1 200/);
     assert.ok(kept.ms >= 150 && kept.ms < 1500, `an idle keep-alive connection closed after ${kept.ms.toFixed(0)} ms`);

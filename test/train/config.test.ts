@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { commandHelp } from '../../lib/cli/command.ts';
-import { DEFAULT_CONFIG, parseTrainArgs, resolveConfig } from '../../train/config.ts';
+import { DEFAULT_CONFIG, resolveConfig } from '../../train/config.ts';
+import { parseTrainArgs } from '../../train/flags.ts';
 import { trainCommand } from '../../train/commands/train.ts';
 
 test('defaults are the seed figures', () => {

@@ -12,7 +12,7 @@ import { train } from '../../train/gan/loop.ts';
 import { buildGan } from '../../train/gan/models.ts';
 import { exportRun } from '../../train/export/export-run.ts';
 import { RUN_FILES } from '../../train/run-dir/run-files.ts';
-import { loadLayersModelFile } from '../../train/tfjs/model-io.ts';
+import { loadLayersModelFile } from 'tfjs-to-onnx';
 import { maxAbsDiff } from '../helpers/ort.ts';
 
 // The exponential moving average of the generator's weights (--ema-decay).

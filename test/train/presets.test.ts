@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { DEFAULT_CONFIG, parseTrainArgs, resolveConfig } from '../../train/config.ts';
+import { DEFAULT_CONFIG, resolveConfig } from '../../train/config.ts';
+import { parseTrainArgs } from '../../train/flags.ts';
 import { PRESETS } from '../../train/presets.ts';
 import { MODELS_DIR, shippedGenerators } from '../helpers/golden.ts';
 

@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { loadLayersModelFile } from 'tfjs-to-onnx';
 import { cycleLabels } from '../../shared/generator.ts';
 import type { ClassifierManifest } from '../../shared/manifest.ts';
 import { fitFeatures, frechetDistance, perClassAccuracy, type GaussianFit } from '../../shared/metrics.ts';
 import { sampleLatents } from '../../shared/prng.ts';
 import { gatherImages, loadMnist, splitIndices } from '../../lib/data.ts';
 import { forward } from '../gan/forward.ts';
-import { loadLayersModelFile } from '../tfjs/model-io.ts';
 
 /** Seed of the fixed latents the training-time FID uses (independent of the run seed). */
 const FID_SEED = 31337;

@@ -1,8 +1,10 @@
 import { basename } from 'node:path';
+import { conversionBackend } from 'tfjs-to-onnx';
 import { defineCommand } from '../../lib/cli/command.ts';
+import { UsageError } from '../../shared/expected.ts';
 import { MODEL_NAME, MODEL_NAME_DESCRIPTION } from '../../shared/manifest.ts';
-import { TRAIN_COMMAND_FLAGS, trainArgs } from '../config.ts';
-import { checkExportTarget, conversionBackend, exportRun, type ExportOptions } from '../export/export-run.ts';
+import { TRAIN_COMMAND_FLAGS, trainArgs } from '../flags.ts';
+import { checkExportTarget, exportRun, type ExportOptions } from '../export/export-run.ts';
 import { PRESET_NAMES, PRESETS } from '../presets.ts';
 import { runTraining } from '../run.ts';
 import { RUN_FOLDER_FLAGS } from './train.ts';
@@ -70,14 +72,16 @@ export const trainExportCommand = defineCommand({
     const train = trainArgs(args);
     const preset = train.preset ? PRESETS[train.preset] : null;
     const name = args.values.name ?? (preset && 'name' in preset ? preset.name : undefined);
-    if (!name) throw new Error('Expected --name <name> for npm run train:export (the model file name under models/), or a --preset that names its model');
+    if (!name) throw new UsageError('Expected --name <name> for npm run train:export (the model file name under models/), or a --preset that names its model');
     const modelsDir = args.values['models-dir'];
     const generator = args.values.generator ?? (preset && 'generator' in preset ? preset.generator : 'final');
     // Refused before training, not after hours of it.
     await checkExportTarget(name, modelsDir, args.values.force);
     const outcome = await runTraining({ ...train, overwrite: args.values.overwrite });
     if (outcome.result.stopped)
-      throw new Error(`training was stopped; resume with npm run train -- --resume ${outcome.runDir}, then npm run export -- ${outcome.runDir} --name ${name}`);
+      throw new UsageError(
+        `training was stopped; resume with npm run train -- --resume ${outcome.runDir}, then npm run export -- ${outcome.runDir} --name ${name}`,
+      );
     await conversionBackend();
     const command = `npm run train:export -- ${argv.join(' ')}`;
     printExported(

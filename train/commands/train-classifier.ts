@@ -6,10 +6,10 @@ import { sha256Hex } from '../../lib/hash.ts';
 import { CLASSIFIER_IO, DIGIT_CLASSES } from '../../shared/classifier.ts';
 import { expected } from '../../shared/expected.ts';
 import type { ClassifierManifest } from '../../shared/manifest.ts';
+import { convertModelToOnnx, DEFAULT_OPSET, saveLayersModel } from 'tfjs-to-onnx';
 import { DEFAULT_CLASSIFIER, FEATURES, trainClassifier, type ClassifierConfig } from '../classifier/classifier.ts';
-import { TRAIN_FLAGS } from '../config.ts';
-import { convertToOnnx, ONNX_OPSET } from '../export/onnx/convert.ts';
-import { saveLayersModel } from '../tfjs/model-io.ts';
+import { GANFORGE_PRODUCER } from '../export/export-run.ts';
+import { TRAIN_FLAGS } from '../flags.ts';
 import { kernelsFor, startBackend } from '../tfjs/setup.ts';
 
 /** `ganforge train-classifier`: trains the evaluation classifier and writes models/classifier.{onnx,json} and its tfjs weights. */
@@ -34,7 +34,11 @@ export const trainClassifierCommand = defineCommand({
     if (config.heldOut >= data.count) throw expected(`integer below the data set size (${data.count})`, '--held-out', config.heldOut);
     const t0 = performance.now();
     const { exportModel, heldOutAccuracy } = await trainClassifier(data, config, console.log);
-    const onnx = convertToOnnx(exportModel, { inputNames: [CLASSIFIER_IO.image], outputNames: [CLASSIFIER_IO.probs, CLASSIFIER_IO.features] });
+    const { onnx } = convertModelToOnnx(exportModel, {
+      inputNames: [CLASSIFIER_IO.image],
+      outputNames: [CLASSIFIER_IO.probs, CLASSIFIER_IO.features],
+      producer: GANFORGE_PRODUCER,
+    });
     const dir = values['models-dir'];
     const manifest: ClassifierManifest = {
       name: 'classifier',
@@ -44,7 +48,7 @@ export const trainClassifierCommand = defineCommand({
         { name: CLASSIFIER_IO.probs, shape: ['batch', DIGIT_CLASSES], dtype: 'float32' },
         { name: CLASSIFIER_IO.features, shape: ['batch', FEATURES], dtype: 'float32' },
       ],
-      opset: ONNX_OPSET,
+      opset: DEFAULT_OPSET,
       heldOutAccuracy,
       split: { seed: config.seed, train: data.count - config.heldOut, heldOut: config.heldOut },
       epochs: config.epochs,

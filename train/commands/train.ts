@@ -1,5 +1,5 @@
 import { defineCommand } from '../../lib/cli/command.ts';
-import { TRAIN_COMMAND_FLAGS, trainArgs } from '../config.ts';
+import { TRAIN_COMMAND_FLAGS, trainArgs } from '../flags.ts';
 import { runTraining } from '../run.ts';
 
 /** Flags of a run folder's lifecycle, shared by `train` and `train-export`. */

@@ -2,12 +2,14 @@ import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { removeStaleStaging, writeFileAtomic, writeJsonAtomic } from '../../lib/fs/atomic-write.ts';
 import { sha256Hex } from '../../lib/hash.ts';
-import { expected } from '../../shared/expected.ts';
+import { expected, UsageError } from '../../shared/expected.ts';
 import { GENERATOR_IO, generatorSpecs } from '../../shared/generator.ts';
 import { MODEL_NAME, MODEL_NAME_DESCRIPTION, type ModelManifest } from '../../shared/manifest.ts';
 import { isReport, readBest, readMetrics, readRunJson, RUN_FILES } from '../run-dir/run-files.ts';
-import { loadLayersModelFile } from '../tfjs/model-io.ts';
-import { convertToOnnx, ONNX_OPSET } from './onnx/convert.ts';
+import { convertModelToOnnx, DEFAULT_OPSET, loadLayersModelFile, type Producer } from 'tfjs-to-onnx';
+
+/** The producer_name and producer_version of ganforge's ONNX files (the converter's default names itself). */
+export const GANFORGE_PRODUCER: Producer = { name: 'ganforge', version: '0.1.0' };
 
 /** Training config keys a manifest records. */
 const TRAINING_KEYS = [
@@ -56,7 +58,7 @@ export async function checkExportTarget(name: string, modelsDir: string, force =
     () => true,
     () => false,
   );
-  if (exists && !force) throw new Error(`${manifest} exists: a model named '${name}' is already there; choose another --name, or replace it with --force`);
+  if (exists && !force) throw new UsageError(`${manifest} exists: a model named '${name}' is already there; choose another --name, or replace it with --force`);
 }
 
 /**
@@ -78,14 +80,16 @@ export async function exportRun({
   // Staging files of an export that was killed (their process is gone) are never going to be renamed.
   for (const dir of [modelsDir, join(modelsDir, `${name}.tfjs`)]) await removeStaleStaging(dir);
   const config = await readRunJson<Record<string, unknown>>(join(runDir, RUN_FILES.config));
-  if (!config) throw new Error(`${runDir}: no ${RUN_FILES.config}; is it a run folder?`);
-  if (config.model === 'gaussian') throw new Error(`${runDir}: the gaussian baseline has no generator network to export`);
+  if (!config) throw new UsageError(`${runDir}: no ${RUN_FILES.config}; is it a run folder?`);
+  if (config.model === 'gaussian') throw new UsageError(`${runDir}: the gaussian baseline has no generator network to export`);
   const best = which === 'best' ? await readBest(runDir) : null;
   if (which === 'best' && !best) {
-    throw new Error(`${runDir}: no ${RUN_FILES.bestGenerator}/${RUN_FILES.best}; --generator best needs a run trained with --keep-best and --eval-interval`);
+    throw new UsageError(
+      `${runDir}: no ${RUN_FILES.bestGenerator}/${RUN_FILES.best}; --generator best needs a run trained with --keep-best and --eval-interval`,
+    );
   }
   if (which === 'ema' && !(Number(config.emaDecay ?? 0) > 0)) {
-    throw new Error(`${runDir}: --generator ema needs a run trained with --ema-decay (this one has none)`);
+    throw new UsageError(`${runDir}: --generator ema needs a run trained with --ema-decay (this one has none)`);
   }
   const generatorDir = join(runDir, best ? RUN_FILES.bestGenerator : which === 'ema' ? RUN_FILES.emaGenerator : RUN_FILES.generator);
   const generator = await loadLayersModelFile(join(generatorDir, 'model.json')).catch((err: Error) => {
@@ -105,10 +109,11 @@ export async function exportRun({
     const outShape = generator.outputs[0]!.shape.slice(1) as number[];
     // Conditional generators take the digit label as a second input.
     const { inputs, outputs } = generatorSpecs(latentDim, outShape, generator.inputs.length === 2);
-    const onnx = convertToOnnx(generator, {
+    const { onnx } = convertModelToOnnx(generator, {
       inputNames: inputs.map((i) => i.name),
       outputNames: [GENERATOR_IO.image],
       metadata: { 'ganforge.architecture': String(config.model) },
+      producer: GANFORGE_PRODUCER,
     });
     const final = best
       ? report
@@ -123,7 +128,7 @@ export async function exportRun({
       outputs,
       valueRange: [-1, 1],
       layout: 'NHWC',
-      opset: ONNX_OPSET,
+      opset: DEFAULT_OPSET,
       training: Object.fromEntries(TRAINING_KEYS.filter((k) => k in config).map((k) => [k, config[k]])),
       iterations: best ? best.iteration : Number(config.iterationsDone ?? 0),
       finalLosses: final ?? null,
@@ -145,5 +150,3 @@ export async function exportRun({
     generator.dispose();
   }
 }
-
-export { conversionBackend } from './onnx/convert-file.ts';

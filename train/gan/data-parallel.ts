@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Worker } from 'node:worker_threads';
 import type { Dataset } from '../../shared/dataset.ts';
 import type { PrngState } from '../../shared/prng.ts';
-import type { TrainConfig } from '../train-config.ts';
+import type { TrainConfig } from '../config.ts';
 import { adamState } from '../run-dir/checkpoint.ts';
 import type { BackendName } from '../tfjs/backend.ts';
 import { COMMANDS, createSharedBuffer, type ReducerLayout, SharedReducer, shardOf } from './all-reduce.ts';

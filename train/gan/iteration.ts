@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Dataset } from '../../shared/dataset.ts';
 import type { Prng } from '../../shared/prng.ts';
-import type { TrainConfig } from '../train-config.ts';
+import type { TrainConfig } from '../config.ts';
 import type { SharedReducer } from './all-reduce.ts';
 import { forward } from './forward.ts';
 import { type BuildOptions, buildDiscriminator, buildGan, CLASSES, CONDITIONAL_KINDS } from './models.ts';

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
+import { loadLayersModelFile, saveLayersModel } from 'tfjs-to-onnx';
 import { writeFileAtomic, writeJsonAtomic } from '../../lib/fs/atomic-write.ts';
 import type { Dataset } from '../../shared/dataset.ts';
 import { fitGaussian, sampleGaussian } from '../../shared/gaussian.ts';
@@ -25,7 +26,6 @@ import {
   type EvaluationRecord,
 } from '../run-dir/run-files.ts';
 import type { BackendName } from '../tfjs/backend.ts';
-import { loadLayersModelFile, saveLayersModel } from '../tfjs/model-io.ts';
 import { DataParallel } from './data-parallel.ts';
 import { updateEma } from './ema.ts';
 import { forward } from './forward.ts';

@@ -1,0 +1,155 @@
+import { parseArgs } from 'node:util';
+import { type Difference, difference, TOLERANCE, withinTolerance } from './compare.ts';
+import { conversionBackend, convertFile } from './convert-file.ts';
+import { describeRange, expected } from './expected.ts';
+import { DEFAULT_OPSET, MAX_OPSET, MIN_OPSET } from './graph-builder.ts';
+import { DEFAULT_MAX_PARAMETERS } from './model-io.ts';
+import { requireOnnxRuntime, runOnnxModel } from './onnxruntime.ts';
+import { formatReport } from './report.ts';
+
+/** One flag of the command: an integer with bounds, or a switch. */
+export type ConvertFlag =
+  | { readonly kind: 'int'; readonly min: number; readonly max?: number; readonly default: number; readonly help: string }
+  | { readonly kind: 'boolean'; readonly help: string };
+
+/** The flags of `tfjs-to-onnx` (and of `ganforge convert`, which runs this same command). */
+export const CONVERT_FLAGS = {
+  opset: { kind: 'int', min: MIN_OPSET, max: MAX_OPSET, default: DEFAULT_OPSET, help: 'ONNX opset to write' },
+  fp16: { kind: 'boolean', help: 'store weights as float16 (half the download; the error vs float32 is measured and printed)' },
+  report: { kind: 'boolean', help: 'print a table of tfjs layers -> ONNX nodes and parameter counts' },
+  'max-parameters': { kind: 'int', min: 1, default: DEFAULT_MAX_PARAMETERS, help: 'refuse models that declare more parameters' },
+  samples: { kind: 'int', min: 0, max: 64, default: 4, help: 'random inputs the converted model is checked on (0: no check)' },
+} as const satisfies Record<string, ConvertFlag>;
+
+/** The parsed values of {@link CONVERT_FLAGS}. */
+export interface ConvertFlagValues {
+  readonly opset: number;
+  readonly fp16: boolean;
+  readonly report: boolean;
+  readonly 'max-parameters': number;
+  readonly samples: number;
+}
+
+/** The parsed command line: flag values and the two paths. */
+export interface ConvertArgs {
+  readonly values: ConvertFlagValues;
+  readonly positionals: readonly string[];
+}
+
+/** The convert command: its flags, help texts and what it does; any command-line runner can mount it. */
+export interface ConvertCommand {
+  readonly name: 'convert';
+  readonly summary: string;
+  readonly usage: string;
+  readonly description: string;
+  readonly flags: typeof CONVERT_FLAGS;
+  readonly positionals: { readonly min: 2; readonly max: 2; readonly names: '<model.json> <out.onnx>' };
+  /** Converts, checks and prints; output lines go to `log` (default console.log). */
+  run(args: ConvertArgs, argv?: readonly string[], log?: (line: string) => void): Promise<void>;
+}
+
+const shape = (s: ReadonlyArray<number | string>): string => `[${s.join(',')}]`;
+
+function describe(d: Difference): string {
+  const rel = d.relLarge > 0 ? `, relative above 1: ${d.relLarge.toExponential(1)}` : '';
+  return `worst |difference| ${d.abs.toExponential(1)} (output ${d.output})${rel}`;
+}
+
+/**
+ * `tfjs-to-onnx <model.json> <out.onnx>`: any tfjs layers model to ONNX. Unless `--samples 0`, the result
+ * is checked against tfjs on random inputs with onnxruntime-node (an optional peer dependency, loaded
+ * before anything is converted so that its absence fails at once), and --fp16's error against the
+ * float32 model is measured.
+ */
+export const convertCommand: ConvertCommand = {
+  name: 'convert',
+  summary: 'convert any tfjs layers model (model.json + weights) to ONNX',
+  usage: '<model.json> <out.onnx> [--opset N] [--fp16] [--report]',
+  description:
+    'Converts a tfjs layers model (tfjs model.save(), tensorflowjs_converter, Keras 2 or 3 exports; sharded and quantized weights) to ONNX, then checks it against tfjs on random inputs.',
+  flags: CONVERT_FLAGS,
+  positionals: { min: 2, max: 2, names: '<model.json> <out.onnx>' },
+  async run({ values, positionals }, _argv = [], log = console.log) {
+    const [input, output] = positionals as [string, string];
+    if (values.samples > 0) await requireOnnxRuntime();
+    await conversionBackend();
+    const result = await convertFile(input, output, {
+      opset: values.opset,
+      fp16: values.fp16,
+      maxParameters: values['max-parameters'],
+      sampleBatch: values.samples,
+    });
+    const io = (list: typeof result.inputs): string => list.map((t) => `${t.name} ${shape(t.shape)} ${t.dtype}`).join(', ');
+    log(
+      `wrote ${output} (${result.onnx.length} bytes, opset ${result.opset}, ${result.parameters} parameters; inputs ${io(result.inputs)}; outputs ${io(result.outputs)})`,
+    );
+    for (const note of result.loadNotes) log(`note: ${note}`);
+    for (const row of result.report) for (const note of row.notes) if (!note.startsWith('folded into')) log(`note: ${row.layer}: ${note}`);
+    if (result.sample) {
+      const fp32 = await runOnnxModel(result.fp32Onnx ?? result.onnx, result.sample.inputs);
+      const check = difference(result.sample.outputs, fp32);
+      const ok = withinTolerance(check);
+      log(
+        `checked on ${values.samples} random samples: tfjs vs ONNX ${describe(check)}${ok ? '' : ` - WARNING: outside the tolerance (${TOLERANCE.abs} absolute, ${TOLERANCE.rel} relative above 1)`}`,
+      );
+      if (result.fp32Onnx) {
+        const half = difference(fp32, await runOnnxModel(result.onnx, result.sample.inputs));
+        log(`--fp16: ${result.onnx.length} bytes instead of ${result.fp32Onnx.length}; fp16 vs fp32 ${describe(half)}`);
+      }
+    } else if (result.fp32Onnx) {
+      log(`--fp16: ${result.onnx.length} bytes instead of ${result.fp32Onnx.length} (error not measured: --samples 0)`);
+    }
+    if (values.report) log(`\n${formatReport(result.report)}`);
+  },
+};
+
+/** What {@link parseConvertArgs} returns: the arguments, or a request for help. */
+export type ParsedConvertArgs = (ConvertArgs & { readonly help: false }) | { readonly help: true };
+
+/**
+ * Parses a command line against {@link CONVERT_FLAGS} (node's `util.parseArgs`, strict): unknown flags,
+ * missing or ill-typed values and a wrong number of paths are errors naming what is wrong.
+ */
+export function parseConvertArgs(argv: readonly string[]): ParsedConvertArgs {
+  const options = Object.fromEntries(Object.entries(CONVERT_FLAGS).map(([name, f]) => [name, { type: f.kind === 'boolean' ? 'boolean' : 'string' }] as const));
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: [...argv], options: { ...options, help: { type: 'boolean' } }, strict: true, allowPositionals: true });
+  } catch (err) {
+    // node's messages are clear ("Unknown option '--foo'"); its advice about '--' separators is not.
+    throw new Error(((err as Error).message.split('\n')[0] ?? '').split('. To specify')[0]!.replace(/\.$/, ''));
+  }
+  if (parsed.values.help === true) return { help: true };
+  const int = (name: 'opset' | 'max-parameters' | 'samples'): number => {
+    const flag = CONVERT_FLAGS[name];
+    const raw = parsed.values[name];
+    if (typeof raw !== 'string') return flag.default;
+    const max = 'max' in flag ? flag.max : undefined;
+    const n = raw.trim() === '' ? Number.NaN : Number(raw);
+    if (!Number.isInteger(n) || n < flag.min || (max !== undefined && n > max)) throw expected(describeRange('integer', flag.min, max), `--${name}`, raw);
+    return n;
+  };
+  const values: ConvertFlagValues = {
+    opset: int('opset'),
+    fp16: parsed.values.fp16 === true,
+    report: parsed.values.report === true,
+    'max-parameters': int('max-parameters'),
+    samples: int('samples'),
+  };
+  const paths = parsed.positionals;
+  if (paths.length !== 2) throw expected('2 arguments', '<model.json> <out.onnx>', paths.length ? paths.join(' ') : undefined);
+  return { help: false, values, positionals: paths };
+}
+
+/** The --help text: usage, description, one line per flag with its default. */
+export function convertHelp(program = 'tfjs-to-onnx'): string {
+  const rows = Object.entries(CONVERT_FLAGS).map(([name, f]: [string, ConvertFlag]) => [
+    `--${name}${f.kind === 'int' ? ' <int>' : ''}`,
+    `${f.help}${f.kind === 'int' ? ` [default: ${f.default}]` : ''}`,
+  ]);
+  rows.push(['--help', 'print this help']);
+  const width = Math.max(...rows.map(([l]) => l!.length)) + 2;
+  return [`Usage: ${program} ${convertCommand.usage}`, '', convertCommand.description, '', 'Flags:', ...rows.map(([l, h]) => `  ${l!.padEnd(width)}${h}`)].join(
+    '\n',
+  );
+}

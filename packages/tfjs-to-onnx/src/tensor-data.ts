@@ -1,0 +1,9 @@
+/** A tensor's values as plain typed arrays (the sample inputs and outputs a conversion is checked on). */
+export interface TensorData {
+  readonly dtype: 'float32' | 'int32';
+  readonly shape: readonly number[];
+  readonly data: Float32Array | Int32Array;
+}
+
+/** Tensors by graph input or output name. */
+export type NamedTensors = Record<string, TensorData>;
