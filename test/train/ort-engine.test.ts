@@ -44,7 +44,7 @@ async function oneStep(overrides: Partial<TrainConfig>): Promise<void> {
   try {
     const la = read(step(a));
     const lb = read(await engine.step(b));
-    la.forEach((v, i) => assert.ok(Math.abs(v - lb[i]!) <= 1e-5 * Math.max(1, Math.abs(v)), `loss ${i}: tfjs ${v}, ort ${lb[i]}`));
+    for (const [i, v] of la.entries()) assert.ok(Math.abs(v - lb[i]!) <= 1e-5 * Math.max(1, Math.abs(v)), `loss ${i}: tfjs ${v}, ort ${lb[i]}`);
     await engine.store({ ...b, ema: null });
     const beforeBatchNorm = new Set(biasesBeforeBatchNorm(a.generator).concat(biasesBeforeBatchNorm(a.discriminator)));
     // D takes two Adam steps per iteration, G one.
@@ -55,7 +55,8 @@ async function oneStep(overrides: Partial<TrainConfig>): Promise<void> {
       ma.weights.forEach((w, i) => {
         const x = w.read().dataSync();
         const y = mb.weights[i]!.read().dataSync();
-        const scale = x.reduce((m, v) => Math.max(m, Math.abs(v)), 1e-3);
+        let scale = 1e-3;
+        for (const v of x) scale = Math.max(scale, Math.abs(v as number));
         let off = 0;
         for (let k = 0; k < x.length; k++) {
           const diff = Math.abs(x[k]! - y[k]!);
@@ -148,9 +149,10 @@ test('an ort run stopped and resumed equals an uninterrupted one, and a run resu
     const curves = await lossCurves(dir);
     assert.deepEqual(curves.length, 4);
     const ref = await lossCurves(whole);
-    curves.forEach((row, i) =>
-      row.forEach((v, k) => assert.ok(Math.abs(v - ref[i]![k]!) <= 5e-2 * Math.abs(ref[i]![k]!), `${dir} iteration ${2 * (i + 1)}: ${v} vs ${ref[i]![k]}`)),
-    );
+    for (const [i, row] of curves.entries()) {
+      for (const [k, v] of row.entries())
+        assert.ok(Math.abs(v - ref[i]![k]!) <= 5e-2 * Math.abs(ref[i]![k]!), `${dir} iteration ${2 * (i + 1)}: ${v} vs ${ref[i]![k]}`);
+    }
     const config = JSON.parse(await readFile(join(dir, RUN_FILES.config), 'utf8')) as { iterationsDone: number; engineUsed: string };
     assert.equal(config.iterationsDone, 8);
     assert.equal(config.engineUsed, dir === crossed ? 'ort' : 'tfjs');

@@ -207,8 +207,8 @@ export class OrtEngine {
       const adam = optimizer as unknown as AdamSlots;
       if (adam.accumulatedFirstMoment.length === layout.params.length) {
         // Assigned in place: tfjs' setWeights would make new variables and leak the old ones.
-        adam.accumulatedFirstMoment.forEach((slot, i) => slot.variable.assign(m[i]!));
-        adam.accumulatedSecondMoment.forEach((slot, i) => slot.variable.assign(v[i]!));
+        for (const [i, slot] of adam.accumulatedFirstMoment.entries()) slot.variable.assign(m[i]!);
+        for (const [i, slot] of adam.accumulatedSecondMoment.entries()) slot.variable.assign(v[i]!);
         adam.iterations_ = s.count;
         tf.tidy(() => {
           adam.accBeta1.assign(tf.scalar(s.acc1));

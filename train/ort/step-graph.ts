@@ -131,7 +131,7 @@ export function buildStepGraph(spec: StepSpec, generator: tf.LayersModel, discri
   const source = (layout: ModelLayout, state: ModelState): WeightSource & { buffers: T[] } => {
     const buffers = [...state.buffers];
     const index = new Map<tf.LayerVariable, T>();
-    layout.params.forEach((s, i) => index.set(s.variable, state.params[i]!));
+    for (const [i, s] of layout.params.entries()) index.set(s.variable, state.params[i]!);
     return {
       buffers,
       value: (variable) => {
