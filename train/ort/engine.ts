@@ -51,6 +51,8 @@ export interface OrtEngineOptions {
   /** 'auto' tries CUDA, then the CPU; 'cpu' only the CPU. */
   readonly device?: 'auto' | 'cuda' | 'cpu';
   readonly log?: (line: string) => void;
+  /** Writes onnxruntime's profile (a Chrome trace, JSON) with this file-name prefix. */
+  readonly profile?: string;
 }
 
 const f32 = Math.fround;
@@ -234,6 +236,7 @@ export class OrtEngine {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
+      ...(this.options.profile ? { enableProfiling: true, profileFilePrefix: this.options.profile } : {}),
     });
     ort.env.logLevel = 'fatal';
     let session: ort.InferenceSession | undefined;
@@ -343,9 +346,12 @@ export class OrtEngine {
     }
   }
 
-  /** Releases the sessions. */
+  /** Releases the sessions (ending their profiles). */
   async close(): Promise<void> {
-    for (const s of this.sessions.values()) await s.release();
+    for (const s of this.sessions.values()) {
+      if (this.options.profile) s.endProfiling();
+      await s.release();
+    }
     this.sessions.clear();
   }
 }
