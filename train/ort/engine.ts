@@ -3,7 +3,7 @@ import * as ort from 'onnxruntime-node';
 import { realBatch, randomLabels, type StepLosses, type StepState } from '../gan/iteration.ts';
 import { adamState, restoreAdam } from '../run-dir/checkpoint.ts';
 import { checkTrainable } from './lower.ts';
-import { buildStepGraph, IO, type ModelLayout, modelLayout, type StepSpec, stateName, stateOutput } from './step-graph.ts';
+import { buildStepGraph, IO, type ModelLayout, modelLayout, type Slot, type StepSpec, stateName, stateOutput, toEngine, toTfjs } from './step-graph.ts';
 
 // The ort engine: each iteration is one run of the iteration graph (step-graph.ts) on
 // onnxruntime-node. Weights, moving statistics, Adam moments and EMA live in flat Float32Arrays here;
@@ -62,14 +62,15 @@ function firstLine(err: unknown): string {
   return text.split('\n')[0] ?? text;
 }
 
-/** Reads a tfjs variable's values into `out` at `offset`. */
-function readInto(variable: tf.LayerVariable, out: Float32Array, offset: number): void {
-  out.set(variable.read().dataSync() as Float32Array, offset);
+/** Reads a tfjs variable's values into the engine's buffer. */
+function readInto(slot: Slot, out: Float32Array): void {
+  toEngine(slot, slot.variable.read().dataSync() as Float32Array, out);
 }
 
-function writeFrom(variable: tf.LayerVariable, data: Float32Array, offset: number, size: number, shape: readonly number[]): void {
+/** Writes the engine's values of a weight into its tfjs variable. */
+function writeFrom(slot: Slot, flat: Float32Array): void {
   tf.tidy(() => {
-    variable.write(tf.tensor(data.slice(offset, offset + size), [...shape]));
+    slot.variable.write(tf.tensor(toTfjs(slot, flat), slot.variable.shape as number[]));
   });
 }
 
@@ -132,8 +133,8 @@ export class OrtEngine {
       const layout = modelLayout(state.ema);
       const p = new Float32Array(layout.paramCount);
       const b = new Float32Array(layout.bufferCount);
-      for (const s of layout.params) readInto(s.variable, p, s.offset);
-      for (const s of layout.buffers) readInto(s.variable, b, s.offset);
+      for (const s of layout.params) readInto(s, p);
+      for (const s of layout.buffers) readInto(s, b);
       this.ema = { p, b };
     } else this.ema = null;
   }
@@ -155,8 +156,8 @@ export class OrtEngine {
       acc1: 0,
       acc2: 0,
     };
-    for (const slot of layout.params) readInto(slot.variable, s.p, slot.offset);
-    for (const slot of layout.buffers) readInto(slot.variable, s.b, slot.offset);
+    for (const slot of layout.params) readInto(slot, s.p);
+    for (const slot of layout.buffers) readInto(slot, s.b);
     const saved = await adamState(optimizer);
     try {
       const k = (saved.length - 3) / 2;
@@ -167,8 +168,8 @@ export class OrtEngine {
       s.acc2 = (saved[saved.length - 1]!.dataSync() as Float32Array)[0]!;
       layout.params.forEach((slot, i) => {
         if (k === 0) return;
-        s.m.set(saved[1 + i]!.dataSync() as Float32Array, slot.offset);
-        s.v.set(saved[1 + k + i]!.dataSync() as Float32Array, slot.offset);
+        toEngine(slot, saved[1 + i]!.dataSync() as Float32Array, s.m);
+        toEngine(slot, saved[1 + k + i]!.dataSync() as Float32Array, s.v);
       });
     } finally {
       // Only the count is a new tensor: the rest are the optimizer's own variables.
@@ -183,26 +184,26 @@ export class OrtEngine {
     await this.storeModel(this.d, state.discriminator, state.dOptimizer);
     if (state.ema && this.ema) {
       const layout = modelLayout(state.ema);
-      for (const s of layout.params) writeFrom(s.variable, this.ema.p, s.offset, s.size, s.shape);
-      for (const s of layout.buffers) writeFrom(s.variable, this.ema.b, s.offset, s.size, s.shape);
+      for (const s of layout.params) writeFrom(s, this.ema.p);
+      for (const s of layout.buffers) writeFrom(s, this.ema.b);
     }
   }
 
   /** Writes only the generator's weights (for a progress grid). */
   storeGenerator(): void {
-    for (const s of this.g.layout.params) writeFrom(s.variable, this.g.p, s.offset, s.size, s.shape);
-    for (const s of this.g.layout.buffers) writeFrom(s.variable, this.g.b, s.offset, s.size, s.shape);
+    for (const s of this.g.layout.params) writeFrom(s, this.g.p);
+    for (const s of this.g.layout.buffers) writeFrom(s, this.g.b);
   }
 
   private async storeModel(s: ModelState, model: tf.LayersModel, optimizer: tf.AdamOptimizer): Promise<void> {
     const layout = modelLayout(model);
     if (layout.paramCount !== s.layout.paramCount || layout.bufferCount !== s.layout.bufferCount)
       throw new Error(`Model '${model.name}' no longer matches the engine's layout`);
-    for (const slot of layout.params) writeFrom(slot.variable, s.p, slot.offset, slot.size, slot.shape);
-    for (const slot of layout.buffers) writeFrom(slot.variable, s.b, slot.offset, slot.size, slot.shape);
+    for (const slot of layout.params) writeFrom(slot, s.p);
+    for (const slot of layout.buffers) writeFrom(slot, s.b);
     if (s.count === 0) return;
     const moments = (data: Float32Array): tf.Tensor[] =>
-      layout.params.map((slot) => tf.tensor(data.slice(slot.offset, slot.offset + slot.size), [...slot.shape]));
+      layout.params.map((slot) => tf.tensor(toTfjs(slot, data), slot.variable.shape as number[]));
     const m = moments(s.m);
     const v = moments(s.v);
     try {

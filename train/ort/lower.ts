@@ -13,7 +13,7 @@ export type Mode = 'training' | 'inference';
 
 /** The value of each of a model's weights in this pass, and where updated moving statistics go. */
 export interface WeightSource {
-  /** The graph tensor holding a weight's current value (tfjs layout and shape). */
+  /** The graph tensor holding a weight's current value: tfjs' layout, but ONNX's for convolution kernels. */
   readonly value: (variable: tf.LayerVariable) => T;
   /** Receives a batch norm's new moving statistics in training mode. */
   readonly update: (variable: tf.LayerVariable, value: T) => void;
@@ -206,9 +206,8 @@ export class Lowering {
         const k: [number, number] = [kernel[0]!, kernel[1] ?? kernel[0]!];
         const s: [number, number] = [strides[0]!, strides[1] ?? strides[0]!];
         const same = config.padding === 'same';
-        // tfjs-layers weights: Conv2D [kh, kw, in, out], Conv2DTranspose [kh, kw, out, in]; ONNX wants
-        // [out, in, kh, kw] and [in, out, kh, kw]: the same permutation.
-        const wOnnx = d.transpose(this.w(layer, 0), [3, 2, 0, 1]);
+        // The kernel comes in ONNX's layout (see step-graph.ts Slot).
+        const wOnnx = this.w(layer, 0);
         const bias = config.useBias !== false ? this.w(layer, 1) : undefined;
         let y: T;
         if (cls === 'Conv2D') {

@@ -16,12 +16,55 @@ export const TRAIN_OPSET = 17;
 /** Keras' epsilon, the clip of probabilities before the logarithms (train/gan/steps.ts). */
 const LOSS_EPSILON = 1e-7;
 
-/** Where one weight lives: its tfjs variable and its range in the model's flat buffer. */
+/**
+ * Where one weight lives: its tfjs variable and its range in the model's flat buffer. Convolution
+ * kernels are kept in ONNX's layout ([out, in, kh, kw] for Conv, [in, out, kh, kw] for ConvTranspose,
+ * both tfjs' [kh, kw, a, b] as [b, a, kh, kw]), so no iteration transposes them; they are converted
+ * only when the engine reads or writes the tfjs variables.
+ */
 export interface Slot {
   readonly variable: tf.LayerVariable;
+  /** The shape in the engine (and graph). */
   readonly shape: readonly number[];
   readonly offset: number;
   readonly size: number;
+  /** True for a convolution kernel: stored as [b, a, kh, kw] instead of tfjs' [kh, kw, a, b]. */
+  readonly convKernel: boolean;
+}
+
+/** Copies a weight's tfjs-layout values into the engine's layout at the slot's offset. */
+export function toEngine(slot: Slot, tfjs: ArrayLike<number>, out: Float32Array): void {
+  if (!slot.convKernel) {
+    out.set(tfjs as Float32Array, slot.offset);
+    return;
+  }
+  const [b, a, kh, kw] = slot.shape as [number, number, number, number];
+  for (let i = 0; i < kh; i++)
+    for (let j = 0; j < kw; j++)
+      for (let ai = 0; ai < a; ai++)
+        for (let bi = 0; bi < b; bi++) out[slot.offset + ((bi * a + ai) * kh + i) * kw + j] = tfjs[((i * kw + j) * a + ai) * b + bi]!;
+}
+
+/** A weight's values from the engine's flat buffer, in tfjs' layout (a new array). */
+export function toTfjs(slot: Slot, flat: Float32Array): Float32Array {
+  if (!slot.convKernel) return flat.slice(slot.offset, slot.offset + slot.size);
+  const [b, a, kh, kw] = slot.shape as [number, number, number, number];
+  const out = new Float32Array(slot.size);
+  for (let i = 0; i < kh; i++)
+    for (let j = 0; j < kw; j++)
+      for (let ai = 0; ai < a; ai++)
+        for (let bi = 0; bi < b; bi++) out[((i * kw + j) * a + ai) * b + bi] = flat[slot.offset + ((bi * a + ai) * kh + i) * kw + j]!;
+  return out;
+}
+
+/** The kernels of a model's Conv2D and Conv2DTranspose layers (nested models included). */
+function convKernels(model: tf.LayersModel, out = new Set<tf.LayerVariable>()): Set<tf.LayerVariable> {
+  for (const layer of model.layers) {
+    if ('layers' in layer) convKernels(layer as tf.LayersModel, out);
+    const cls = layer.getClassName();
+    if ((cls === 'Conv2D' || cls === 'Conv2DTranspose') && layer.weights[0]) out.add(layer.weights[0]);
+  }
+  return out;
 }
 
 /** A model's weights as two flat buffers: trainable parameters and non-trainable buffers (moving statistics). */
@@ -32,10 +75,13 @@ export interface ModelLayout {
   readonly bufferCount: number;
 }
 
-function slots(variables: readonly tf.LayerVariable[]): { slots: Slot[]; count: number } {
+function slots(variables: readonly tf.LayerVariable[], kernels: ReadonlySet<tf.LayerVariable>): { slots: Slot[]; count: number } {
   let offset = 0;
   const out = variables.map((variable) => {
-    const slot = { variable, shape: [...variable.shape] as number[], offset, size: size(variable.shape as number[]) };
+    const convKernel = kernels.has(variable);
+    const [kh, kw, a, b] = variable.shape as number[];
+    const shape = convKernel ? [b!, a!, kh!, kw!] : ([...variable.shape] as number[]);
+    const slot: Slot = { variable, shape, offset, size: size(shape), convKernel };
     offset += slot.size;
     return slot;
   });
@@ -44,8 +90,9 @@ function slots(variables: readonly tf.LayerVariable[]): { slots: Slot[]; count: 
 
 /** The flat layout of a model: trainable weights in tfjs' trainableWeights order (Adam's), then the rest. */
 export function modelLayout(model: tf.LayersModel): ModelLayout {
-  const p = slots(model.trainableWeights);
-  const b = slots(model.nonTrainableWeights);
+  const kernels = convKernels(model);
+  const p = slots(model.trainableWeights, kernels);
+  const b = slots(model.nonTrainableWeights, kernels);
   return { params: p.slots, buffers: b.slots, paramCount: p.count, bufferCount: b.count };
 }
 
