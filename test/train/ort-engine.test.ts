@@ -16,6 +16,7 @@ import { loadCheckpoint } from '../../train/run-dir/checkpoint.ts';
 import { readMetrics, RUN_FILES } from '../../train/run-dir/run-files.ts';
 import { registerWasmConvKernels } from '../../train/tfjs/wasm-conv-kernels.ts';
 import { registerWasmKernels } from '../../train/tfjs/wasm-kernels.ts';
+import { loadLayersModelFile } from '../../train/tfjs/model-io.ts';
 import { resolveEngine } from '../../train/run.ts';
 
 let mnist: Dataset;
@@ -114,6 +115,39 @@ for (const model of ['dense', 'dcgan'] as const) {
     });
   });
 }
+
+test('--d-warmup, --init-generator, --eval-interval and --keep-best work on ort as on tfjs (cgan, digit head)', async () => {
+  const base: Partial<TrainConfig> = { model: 'cgan', iterations: 6, batchSize: 16, dWarmup: 3, auxWeight: 1, auxFakes: 'reject', fakeMode: 'training' };
+  const evaluate = (g: tf.LayersModel): { fid: number; classAccuracy: number[] } => {
+    // A stand-in score that depends on G's weights: the mean of its first kernel.
+    const fid = Math.abs(g.getWeights()[1]!.mean().dataSync()[0]!);
+    return { fid, classAccuracy: Array.from({ length: 10 }, () => fid) };
+  };
+  const extra = { evaluate };
+  const withEval = { ...base, evalInterval: 2, keepBest: 'fid' as const };
+  const ort = await runLoop(withEval, 'ort', extra);
+  const tfjs = await runLoop(withEval, 'tfjs', extra);
+  const [a, b] = [await lossCurves(ort), await lossCurves(tfjs)];
+  for (const [i, row] of a.entries()) for (const [k, v] of row.entries()) assert.ok(Math.abs(v - b[i]![k]!) <= 2e-2 * Math.abs(b[i]![k]!), `iteration ${i + 1}: ${v} vs ${b[i]![k]}`);
+  // Warm-up: G's weights do not move for 3 iterations, then they do (same as tfjs' generatorStep update: false).
+  const warm = await runLoop({ ...base, iterations: 3 }, 'ort');
+  const initial = await runLoop({ ...base, iterations: 1, dWarmup: 1 }, 'ort');
+  // G's trainable weights (its batch norms' moving statistics move in the warm-up's forward passes, as in tfjs).
+  const gOf = async (dir: string): Promise<Buffer> => {
+    const g = await loadLayersModelFile(join(dir, RUN_FILES.generator, 'model.json'));
+    const bytes = Buffer.concat(g.trainableWeights.map((w) => Buffer.from((w.read().dataSync() as Float32Array).buffer)));
+    g.dispose();
+    return bytes;
+  };
+  assert.ok((await gOf(warm)).equals(await gOf(initial)), 'G unchanged through the warm-up');
+  assert.ok(!(await gOf(ort)).equals(await gOf(initial)), 'G trained after it');
+  const bestOrt = JSON.parse(await readFile(join(ort, RUN_FILES.bestGenerator, RUN_FILES.best), 'utf8')) as { iteration: number };
+  const bestTfjs = JSON.parse(await readFile(join(tfjs, RUN_FILES.bestGenerator, RUN_FILES.best), 'utf8')) as { iteration: number };
+  assert.equal(bestOrt.iteration, bestTfjs.iteration);
+  // --init-generator: an ort run starts from a saved generator.
+  const seeded = await runLoop({ ...base, iterations: 1, dWarmup: 1, initGenerator: join(ort, RUN_FILES.generator, 'model.json'), seed: 11 }, 'ort');
+  assert.ok((await gOf(seeded)).equals(await gOf(ort)), 'the saved generator, untouched by a warm-up iteration');
+});
 
 /** Every tensor of a run's checkpoint (weights and optimizer states), its iteration and PRNG state. */
 async function checkpointBytes(dir: string): Promise<Buffer> {
