@@ -121,6 +121,16 @@ const CASES: Case[] = [
     ];
   }),
   {
+    name: "Conv 3x3 stride 2, 'valid' on 8x8 (the last row and column unused)",
+    inputs: [{ shape: [2, 2, 8, 8] }, { shape: [3, 2, 3, 3] }],
+    build: (d, [x, w]) => d.conv(x!, w!, undefined, { kernel: [3, 3], strides: [2, 2], pads: [0, 0, 0, 0] }),
+  },
+  {
+    name: 'Conv 3x3 stride 1 on one input channel',
+    inputs: [{ shape: [2, 1, 6, 6] }, { shape: [3, 1, 3, 3] }],
+    build: (d, [x, w]) => d.conv(x!, w!, undefined, { kernel: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1] }),
+  },
+  {
     name: 'BatchNormalization, training mode, NCHW (x, gamma, beta)',
     inputs: [{ shape: [4, 3, 2, 2] }, { shape: [3] }, { shape: [3] }],
     build: (d, [x, gamma, beta]) => d.batchNorm(x!, gamma!, beta!, 1e-3).y,

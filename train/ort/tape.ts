@@ -264,9 +264,12 @@ export class DiffGraph {
   }
 
   /**
-   * The weight gradient of Conv(input, W) -> out given dL/dout, as [f, c, kh, kw]: for each kernel tap a
-   * strided slice of the padded input, one matrix product with the output gradient (kh * kw Gemms of
-   * exactly the true FLOPs; see ORT-TRAINING.md's form C). Also ConvTranspose's, with the roles swapped.
+   * The weight gradient of Conv(input, W) -> out given dL/dout, as [f, c, kh, kw]; also ConvTranspose's,
+   * with the roles swapped. Two standard-op forms, chosen by measurement on onnxruntime's CPU kernels
+   * (ORT-TRAINING.md): a strided convolution (or a single input channel) as one Conv with the batch as
+   * channels, the output gradient as the kernel dilated by the stride (1.1-6x faster there); a stride-1
+   * one as one Gemm per kernel tap over strided slices of the padded input (exactly the true FLOPs, 1.7x
+   * faster than the Conv form on the DCGAN's 14x14 layers).
    */
   private convWeightGrad(input: T, outGrad: T, geo: ConvGeometry): string {
     const { g } = this;
@@ -275,6 +278,19 @@ export class DiffGraph {
     const [kh, kw] = geo.kernel;
     const [sh, sw] = geo.strides;
     const [pt, pl, pb, pr] = geo.pads;
+    if (sh > 1 || sw > 1 || c === 1) {
+      // dW[f, c, i, j] = sum over n, p of x_pad[n, c, s p + (i, j)] dy[n, f, p]: a Conv of x^T [c, n, h, w]
+      // with dy^T [f, n, oh, ow] as the kernel, dilated by the stride; its spatial output starts at (i, j) = 0.
+      const r = g.op('Conv', [g.transpose(input.name, [1, 0, 2, 3]), g.transpose(outGrad.name, [1, 0, 2, 3])], {
+        kernel_shape: ints([oh, ow]),
+        dilations: ints([sh, sw]),
+        pads: ints([pt, pl, pb, pr]),
+      });
+      const rh = h + pt + pb - (oh - 1) * sh;
+      const rw = w + pl + pr - (ow - 1) * sw;
+      const cut = rh === kh && rw === kw ? r : g.op('Slice', [r, g.int64Const([0, 0]), g.int64Const([kh, kw]), g.int64Const([2, 3])]);
+      return g.transpose(cut, [1, 0, 2, 3]);
+    }
     // Channels first, then batch: each slice reshapes to [c, n*oh*ow] without another transpose.
     let x = g.transpose(input.name, [1, 0, 2, 3]);
     if (pt || pl || pb || pr) x = g.op('Pad', [x, g.int64Const([0, 0, pt, pl, 0, 0, pb, pr])]);
