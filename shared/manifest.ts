@@ -25,6 +25,10 @@ export interface ModelManifest {
   readonly iterations: number;
   readonly finalLosses: { readonly dLoss: number; readonly dAccuracy: number; readonly gLoss: number } | null;
   readonly backend: string;
+  /** The training engine that ran ('ort' or 'tfjs'; absent in manifests older than the ort engine). */
+  readonly engine?: string;
+  /** Training threads (ort: intra-op threads; tfjs: data-parallel replicas). */
+  readonly threads?: number;
   readonly wallTimeMs: number;
   /** ISO date of the export. */
   readonly date: string;

@@ -55,6 +55,11 @@ export interface TrainConfig {
    * Evaluations and --keep-best then score the average, which is saved in generator-ema/.
    */
   emaDecay: number;
+  /**
+   * What runs the training step: 'ort' (the iteration as ONNX graphs on onnxruntime-node), 'tfjs'
+   * (TensorFlow.js on the --backend), or 'auto' (tfjs on a libtensorflow GPU, else ort).
+   */
+  engine: 'auto' | 'ort' | 'tfjs';
 }
 
 /** The seed's defaults (GANs in Action ch. 3, as in the notebook). */
@@ -85,6 +90,7 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = {
   keepBest: 'none',
   workers: 'auto',
   emaDecay: 0,
+  engine: 'auto',
 };
 
 /** Flags a resumed run may change; everything else is fixed by the run's saved config. */
@@ -93,6 +99,7 @@ export const RESUMABLE_KEYS: ReadonlyArray<keyof TrainConfig> = [
   'sampleInterval',
   'checkpointInterval',
   'backend',
+  'engine',
   'evalInterval',
   'evalSamples',
   'keepBest',

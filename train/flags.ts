@@ -37,6 +37,12 @@ export const TRAIN_FLAGS = {
     min: 1,
     help: 're-initialise D after these iterations (comma-separated or repeated)',
   }),
+  engine: flag('engine', {
+    kind: 'enum',
+    values: ['auto', 'ort', 'tfjs'],
+    env: 'GANFORGE_ENGINE',
+    help: 'what runs the training step: ort (onnxruntime-node graphs), tfjs, or auto (tfjs on a libtensorflow GPU, else ort)',
+  }),
   backend: flag('backend', { kind: 'enum', values: ['auto', ...BACKEND_NAMES], help: 'tfjs backend; auto tries tensorflow-gpu, tensorflow, wasm, cpu' }),
   out: flag('out', { kind: 'string', help: 'run folder', defaultLabel: 'runs/<date>-<model>' }),
   'eval-interval': flag('evalInterval', { kind: 'int', min: 0, help: 'record the classifier-FID every N iterations (needs models/classifier; 0 = off)' }),
@@ -83,7 +89,7 @@ export const TRAIN_FLAGS = {
   workers: flag('workers', {
     kind: 'string',
     pattern: { regex: /^(auto|[1-9]\d{0,2})$/, description: 'auto or an integer between 1 and 256' },
-    help: 'data-parallel training threads (auto = one per core on the WASM and JS backends, 1 on libtensorflow); results depend on the count',
+    help: 'training threads: with --engine tfjs data-parallel replicas (auto = one per core on WASM and JS, 1 on libtensorflow), with ort intra-op threads (auto = one per core); results depend on the count',
   }),
 } as const satisfies FlagTable;
 

@@ -13,6 +13,7 @@ export interface Preset {
 /** The fine-tune recipe behind cgan-aux and cgan-aux2: an auxiliary digit head that rejects fakes, a small step. */
 const AUX_FINE_TUNE: Partial<TrainConfig> = {
   workers: 1,
+  engine: 'tfjs',
   model: 'cgan',
   width: 0.25,
   batchSize: 64,
@@ -30,7 +31,7 @@ const AUX_FINE_TUNE: Partial<TrainConfig> = {
  * its model's weights (data-parallel threads change the float summation order and the batch-norm
  * statistics of each step).
  */
-const ONE_THREAD = { workers: 1 } as const;
+const ONE_THREAD = { workers: 1, engine: 'tfjs' } as const;
 
 /**
  * The recipe of Radford et al. (DCGAN, 2016: Adam 2e-4, beta1 0.5, D judging fakes in training mode)
@@ -38,6 +39,7 @@ const ONE_THREAD = { workers: 1 } as const;
  * label smoothing (Salimans et al. 2016), keeping the average with the best training-time FID.
  */
 const IMPROVED_DCGAN: Partial<TrainConfig> = {
+  engine: 'tfjs',
   model: 'dcgan',
   width: 0.5,
   batchSize: 64,

@@ -11,6 +11,7 @@ import { resolveWorkers } from './gan/data-parallel.ts';
 import { train, type TrainResult } from './gan/loop.ts';
 import { createProgress } from './progress.ts';
 import { readRunJson, RUN_FILES } from './run-dir/run-files.ts';
+import type { BackendName } from './tfjs/backend.ts';
 import { kernelsFor, startBackend } from './tfjs/setup.ts';
 
 /** What a finished `runTraining` reports. */
@@ -72,6 +73,12 @@ export async function runTraining(args: RunOptions): Promise<TrainingOutcome> {
   for (const dir of ['', RUN_FILES.samples, RUN_FILES.generator, RUN_FILES.discriminator, RUN_FILES.bestGenerator, RUN_FILES.emaGenerator])
     await removeStaleStaging(join(config.out, dir));
   const selection = await startBackend(config.backend, console.log, kernelsFor(config.model));
+  const engine = resolveEngine(config.engine, selection.name);
+  console.log(
+    engine === 'ort'
+      ? `engine: ort${config.engine === 'auto' ? ` (auto: no libtensorflow GPU, the tfjs backend ${selection.name} keeps the run's files)` : ''}`
+      : `engine: tfjs on ${selection.name}${config.engine === 'auto' ? ' (auto: libtensorflow with a GPU)' : ''}`,
+  );
   const dataset = await loadDataset(config.data);
   console.log(`data: ${dataset.source}, ${dataset.count} images of ${dataset.height}x${dataset.width}; run folder: ${config.out}`);
 
@@ -89,7 +96,13 @@ export async function runTraining(args: RunOptions): Promise<TrainingOutcome> {
       runDir: config.out,
       dataset,
       backend: selection.name,
-      workers: resolveWorkers(config.workers, selection.name, availableParallelism(), config.batchSize),
+      engine,
+      workers:
+        engine === 'ort'
+          ? config.workers === 'auto'
+            ? availableParallelism()
+            : config.workers
+          : resolveWorkers(config.workers, selection.name, availableParallelism(), config.batchSize),
       log: progress.log,
       tick: progress.tick,
       shouldStop: () => stop,
@@ -104,6 +117,15 @@ export async function runTraining(args: RunOptions): Promise<TrainingOutcome> {
     progress.stop();
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
   }
+}
+
+/**
+ * The engine of a run: `auto` keeps tfjs where libtensorflow runs on a GPU (the design card's CUDA
+ * path) and takes ort everywhere else; the Gaussian baseline is fitted, not trained, on tfjs' side.
+ */
+export function resolveEngine(choice: TrainConfig['engine'], backend: BackendName): 'ort' | 'tfjs' {
+  if (choice !== 'auto') return choice;
+  return backend === 'tensorflow-gpu' ? 'tfjs' : 'ort';
 }
 
 /** Keeps only TrainConfig keys from a saved config.json (which also holds run facts). */

@@ -39,6 +39,11 @@ test('train:export --iterations 200 --name smoke leaves an ONNX file and honest 
   assert.deepEqual(manifest.valueRange, [-1, 1]);
   assert.equal(manifest.command, `npm run train:export -- ${args.join(' ')}`);
   assert.equal(manifest.backend, 'wasm');
+  // Trained on the default engine here (no libtensorflow GPU): ort; it exports and scores like any run.
+  assert.equal(manifest.engine, 'ort');
+  const scored = tsx('eval', [join(models, 'smoke.onnx'), '--samples', '300']);
+  assert.equal(scored.status, 0, scored.stderr);
+  assert.match(scored.stdout, /FID/i);
   assert.ok(manifest.wallTimeMs > 0 && manifest.finalLosses !== null && manifest.finalLosses.gLoss > 0);
   assert.equal(manifest.training.batchSize, 128);
 

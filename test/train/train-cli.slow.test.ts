@@ -22,7 +22,7 @@ test('unknown or ill-typed flags exit 1 with a message naming the flag', async (
   const resume = node(['--resume', run, '--lr', '0.1', '--batch-size', '128']);
   assert.match(
     resume.stderr,
-    /only iterations, sampleInterval, checkpointInterval, backend, evalInterval, evalSamples, keepBest, workers may change, not lr$/m,
+    /only iterations, sampleInterval, checkpointInterval, backend, engine, evalInterval, evalSamples, keepBest, workers may change, not lr$/m,
   );
 });
 

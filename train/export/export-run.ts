@@ -133,6 +133,8 @@ export async function exportRun({
       iterations: best ? best.iteration : Number(config.iterationsDone ?? 0),
       finalLosses: final ?? null,
       backend: String(config.backend),
+      engine: String(config.engineUsed ?? 'tfjs'),
+      ...(typeof config.threads === 'number' ? { threads: config.threads } : {}),
       wallTimeMs: wallMs,
       date: new Date().toISOString(),
       sha256: sha256Hex(onnx),

@@ -26,6 +26,7 @@ import {
   type EvaluationRecord,
 } from '../run-dir/run-files.ts';
 import type { BackendName } from '../tfjs/backend.ts';
+import type { OrtEngine } from '../ort/engine.ts';
 import { DataParallel } from './data-parallel.ts';
 import { updateEma } from './ema.ts';
 import { forward } from './forward.ts';
@@ -57,6 +58,11 @@ export interface RunContext {
   readonly workers?: number;
   /** Scores the generator (classifier-FID, per-class accuracy) every `config.evalInterval` iterations. */
   readonly evaluate?: (generator: tf.LayersModel) => TrainingEvaluation;
+  /**
+   * The engine of the step: 'tfjs' (the default) or 'ort', whose `workers` are its intra-op threads
+   * (resolved by the caller, see resolveEngine).
+   */
+  readonly engine?: 'tfjs' | 'ort';
 }
 
 /** How a run ended. */
@@ -76,6 +82,8 @@ interface GanRun extends StepState {
   parallel: DataParallel | null;
   /** The moving average of G's weights (--ema-decay), or null. */
   readonly ema: tf.LayersModel | null;
+  /** The ort engine, which holds the state between iterations (the tfjs models are synced from it). */
+  ort: OrtEngine | null;
   best: EvaluationRecord | null;
   last: MetricRecord | null;
   /** Wall time of the run so far, including the time before a resume. */
@@ -96,7 +104,10 @@ async function trainGan(ctx: RunContext): Promise<TrainResult> {
   const { config } = ctx;
   let stopped = false;
   try {
-    if ((ctx.workers ?? 1) > 1) {
+    if (ctx.engine === 'ort') {
+      const { OrtEngine } = await import('../ort/engine.ts');
+      run.ort = await OrtEngine.create(run, { threads: ctx.workers ?? 1, log: ctx.log });
+    } else if ((ctx.workers ?? 1) > 1) {
       const { parallel, replica } = await DataParallel.start(run, ctx.workers!, ctx.backend);
       run.parallel = parallel;
       run.replica = replica;
@@ -109,8 +120,8 @@ async function trainGan(ctx: RunContext): Promise<TrainResult> {
       }
       run.iteration += 1;
       run.parallel?.beginIteration();
-      const losses = step(run);
-      if (run.ema) updateEma(run.ema, run.generator, config.emaDecay);
+      const losses = run.ort ? await run.ort.step(run) : step(run);
+      if (run.ema && !run.ort) updateEma(run.ema, run.generator, config.emaDecay);
       try {
         if (run.iteration % config.sampleInterval === 0 || run.iteration === config.iterations) await report(run, losses);
       } finally {
@@ -127,6 +138,7 @@ async function trainGan(ctx: RunContext): Promise<TrainResult> {
     await finish(run, stopped);
   } finally {
     await run.parallel?.close();
+    await run.ort?.close();
     dispose(run);
   }
   return { iteration: run.iteration, last: run.last, wallMs: run.elapsed(), stopped };
@@ -180,12 +192,13 @@ async function restoreOrInit(ctx: RunContext): Promise<GanRun> {
   // A best generator from iterations about to be run again is forgotten (the rerun may replace it).
   let best = config.keepBest === 'none' ? null : await readBest(runDir);
   if (best && best.iteration > start) best = null;
-  await writeRunConfig(runDir, config, dataset, ctx.backend);
+  await writeRunConfig(runDir, config, dataset, ctx.backend, { engineUsed: ctx.engine ?? 'tfjs' });
   const gridZ = tf.tensor2d(new Prng(GRID_SEED).normals(GRID_SIZE * config.latentDim), [GRID_SIZE, config.latentDim]);
   return {
     ...state,
     ctx,
     parallel: null,
+    ort: null,
     ema,
     gridInput: conditional ? [gridZ, tf.tensor2d(cycleLabels(GRID_SIZE), [GRID_SIZE, 1], 'int32')] : gridZ,
     best,
@@ -201,6 +214,7 @@ async function report(run: GanRun, { dReal, dFake, gLoss }: StepLosses): Promise
   run.last = { iteration: run.iteration, dLoss: (lr![0]! + lf![0]!) / 2, dAccuracy: (ar![0]! + af![0]!) / 2, gLoss: lg![0]! };
   log(formatReport(run.last));
   await appendMetrics(runDir, { ...run.last, elapsedMs: Math.round(run.elapsed()) });
+  run.ort?.storeGenerator();
   const pixels = tf.tidy(() => forward(run.generator, run.gridInput, false).dataSync() as Float32Array);
   const name = `iter-${String(run.iteration).padStart(String(config.iterations).length, '0')}.png`;
   await writeFileAtomic(join(runDir, RUN_FILES.samples, name), gridPng(pixels, GRID_SIZE, dataset.height, dataset.width));
@@ -209,6 +223,7 @@ async function report(run: GanRun, { dReal, dFake, gLoss }: StepLosses): Promise
 /** A training-time evaluation, logged and recorded; with --keep-best the best generator so far is saved. */
 async function evaluateAndKeepBest(run: GanRun, evaluate: NonNullable<RunContext['evaluate']>): Promise<void> {
   const { config, runDir, log } = run.ctx;
+  await run.ort?.store(run);
   // With --ema-decay the average is what gets exported, so it is what is scored and kept.
   const scored = run.ema ?? run.generator;
   const { fid, classAccuracy } = evaluate(scored);
@@ -228,12 +243,14 @@ async function evaluateAndKeepBest(run: GanRun, evaluate: NonNullable<RunContext
 async function resetDiscriminator(run: GanRun): Promise<void> {
   // The replicas do the same after the same iteration, with the same PRNG draw.
   freshDiscriminator(run);
+  await run.ort?.loadDiscriminator(run);
   run.ctx.log(`${run.iteration} discriminator re-initialised (weights and optimizer state); generator kept`);
   await appendMetrics(run.ctx.runDir, { iteration: run.iteration, event: 'reset-discriminator' });
 }
 
 /** Saves weights, optimizer states, the PRNG and the wall time: everything a bit-identical resume needs. */
 async function checkpoint(run: GanRun): Promise<void> {
+  await run.ort?.store(run);
   const gState = await adamState(run.gOptimizer);
   const dState = await adamState(run.dOptimizer);
   try {
@@ -268,6 +285,7 @@ async function finish(run: GanRun, stopped: boolean): Promise<void> {
     if (records.length > 0) await writeFileAtomic(join(runDir, RUN_FILES.curves), curvesPng(records, config.resetDiscriminatorAt, lines.filter(isEvaluation)));
   }
   await writeRunConfig(runDir, config, dataset, backend, {
+    engineUsed: run.ctx.engine ?? 'tfjs',
     iterationsDone: run.iteration,
     wallMs: Math.round(run.elapsed()),
     final: run.last,
