@@ -46,7 +46,8 @@ module.exports = {
     {
       name: 'onnxruntime-node-only-in-serve-and-eval',
       severity: 'error',
-      comment: "onnxruntime-node runs models in the server, the evaluation, the converter's check and the ort training engine (train/ort/), and the tests that check them.",
+      comment:
+        "onnxruntime-node runs models in the server, the evaluation, the converter's check and the ort training engine (train/ort/), and the tests that check them.",
       from: { pathNot: '^(serve|eval|test|packages/tfjs-to-onnx|train/ort)/' },
       to: { path: 'node_modules/onnxruntime-node/' },
     },
