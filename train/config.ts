@@ -1,4 +1,5 @@
 import { expected, UsageError } from '../shared/expected.ts';
+import type { Augmentation } from './gan/augment.ts';
 import { CONDITIONAL_KINDS, type ModelKind } from './gan/models.ts';
 import type { BackendChoice } from './tfjs/backend.ts';
 
@@ -60,6 +61,11 @@ export interface TrainConfig {
    * (TensorFlow.js on the --backend), or 'auto' (tfjs on a libtensorflow GPU, else ort).
    */
   engine: 'auto' | 'ort' | 'tfjs';
+  /**
+   * DiffAugment (Zhao et al. 2020): the augmentations applied to every image D sees, real or fake, in
+   * D's steps and G's (empty = none).
+   */
+  augment: Augmentation[];
 }
 
 /** The seed's defaults (GANs in Action ch. 3, as in the notebook). */
@@ -91,6 +97,7 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = {
   workers: 'auto',
   emaDecay: 0,
   engine: 'auto',
+  augment: [],
 };
 
 /** Flags a resumed run may change; everything else is fixed by the run's saved config. */
@@ -108,7 +115,13 @@ export const RESUMABLE_KEYS: ReadonlyArray<keyof TrainConfig> = [
 
 /** Merges overrides over a base config and checks the cross-field rules. */
 export function resolveConfig(base: Readonly<TrainConfig>, overrides: Partial<TrainConfig>): TrainConfig {
-  const config: TrainConfig = { ...base, ...overrides, resetDiscriminatorAt: [...(overrides.resetDiscriminatorAt ?? base.resetDiscriminatorAt)] };
+  const config: TrainConfig = {
+    ...base,
+    ...overrides,
+    resetDiscriminatorAt: [...(overrides.resetDiscriminatorAt ?? base.resetDiscriminatorAt)],
+    // Runs saved before augmentation existed have none.
+    augment: [...(overrides.augment ?? base.augment ?? [])],
+  };
   const late = config.resetDiscriminatorAt.filter((i) => i >= config.iterations);
   if (late.length > 0) throw expected(`values below --iterations (${config.iterations})`, '--reset-discriminator-at', late.join(', '));
   if (config.auxWeight > 0 && config.model !== 'cgan') throw expected('--model cgan', '--aux-weight (acgan always has its digit head)', config.model);

@@ -1,6 +1,7 @@
 import { convertFlag, parseFlags, type FlagSpec, type FlagTable, type ParsedFlags } from '../lib/cli/flags.ts';
 import { UsageError } from '../shared/expected.ts';
 import { DEFAULT_CONFIG, type TrainConfig } from './config.ts';
+import { AUGMENTATIONS } from './gan/augment.ts';
 import { MODEL_KINDS } from './gan/models.ts';
 import { PRESET_NAMES, PRESETS, type PresetName } from './presets.ts';
 import { BACKEND_NAMES } from './tfjs/backend.ts';
@@ -86,6 +87,12 @@ export const TRAIN_FLAGS = {
     max: 0.99999,
     help: "exponential moving average of G's weights, decay d (e.g. 0.999): evaluated, kept and saved in generator-ema/ (0 = off)",
   }),
+  augment: flag('augment', {
+    kind: 'list',
+    pattern: { regex: /^(none|translation|cutout)$/, description: 'a comma-separated list of translation, cutout (or none)' },
+    help: "DiffAugment: augmentations of every image D sees, real or fake, in both networks' steps (translation by up to 1/8 of the side, a cut-out square of half the side)",
+    defaultLabel: 'none',
+  }),
   workers: flag('workers', {
     kind: 'string',
     pattern: { regex: /^(auto|[1-9]\d{0,2})$/, description: 'auto or an integer between 1 and 256' },
@@ -128,6 +135,8 @@ export function parseFlagValue(flagName: string, raw: string | string[]): TrainC
 /** A parsed flag value as its config value (`--workers 2` is the number 2). */
 function configValue(flagName: string, value: unknown): TrainConfig[keyof TrainConfig] {
   if (flagName === 'workers' && value !== 'auto') return Number(value);
+  // In the order they are applied, each once; 'none' alone clears a preset's list.
+  if (flagName === 'augment') return AUGMENTATIONS.filter((a) => (value as string[]).includes(a));
   return value as TrainConfig[keyof TrainConfig];
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { commandHelp } from '../../lib/cli/command.ts';
-import { DEFAULT_CONFIG, resolveConfig } from '../../train/config.ts';
+import { DEFAULT_CONFIG, RESUMABLE_KEYS, resolveConfig } from '../../train/config.ts';
 import { parseTrainArgs } from '../../train/flags.ts';
 import { trainCommand } from '../../train/commands/train.ts';
 
@@ -115,4 +115,11 @@ test('help lists every flag with its default', () => {
     assert.ok(help.includes(flag), flag);
   }
   assert.match(help, /--iterations\s+.*\[default: 20000\]/);
+});
+
+test('a run saved before --augment existed resumes with no augmentation; augment is not a resumable flag', () => {
+  const { augment: _, ...saved } = DEFAULT_CONFIG;
+  assert.deepEqual(resolveConfig(saved as typeof DEFAULT_CONFIG, {}).augment, []);
+  assert.deepEqual(resolveConfig(DEFAULT_CONFIG, { augment: ['cutout'] }).augment, ['cutout']);
+  assert.ok(!RESUMABLE_KEYS.includes('augment'));
 });

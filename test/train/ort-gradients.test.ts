@@ -91,6 +91,7 @@ const CASES: Case[] = [
   { name: 'Gemm (x, w, b)', inputs: [{ shape: [5, 4] }, { shape: [4, 3] }, { shape: [3] }], build: (d, [x, w, b]) => d.gemm(x!, w!, b) },
   { name: 'Add with broadcasting', inputs: [{ shape: [2, 3, 4] }, { shape: [3, 1] }], build: (d, [a, b]) => d.add(a!, b!) },
   { name: 'Mul', inputs: [{ shape: [3, 4] }, { shape: [3, 4] }], build: (d, [a, b]) => d.mul(a!, b!) },
+  { name: 'MatMul, batched (a, b)', inputs: [{ shape: [3, 4, 5] }, { shape: [3, 5, 2] }], build: (d, [a, b]) => d.matMul(a!, b!) },
   { name: 'Mul by a constant', inputs: [{ shape: [6] }], build: (d, [a]) => d.scale(a!, -2.5) },
   { name: 'Reshape', inputs: [{ shape: [2, 12] }], build: (d, [a]) => d.tanh(d.reshape(a!, [2, 3, 4])) },
   { name: 'Transpose', inputs: [{ shape: [2, 3, 4, 5] }], build: (d, [a]) => d.transpose(a!, [0, 3, 1, 2]) },

@@ -3,9 +3,10 @@ import type { Dataset } from '../../shared/dataset.ts';
 import type { Prng } from '../../shared/prng.ts';
 import type { TrainConfig } from '../config.ts';
 import type { SharedReducer } from './all-reduce.ts';
+import { AUGMENT_PASSES, augmentImages, drawAugmentation, sliceDraw } from './augment.ts';
 import { forward } from './forward.ts';
 import { type BuildOptions, buildDiscriminator, buildGan, CLASSES, CONDITIONAL_KINDS } from './models.ts';
-import { discriminatorStep, generatorStep, type Reduce, trainableVariables } from './steps.ts';
+import { discriminatorStep, generatorStep, type Reduce, type StepOptions, trainableVariables } from './steps.ts';
 
 // One training iteration, shared by the main loop (loop.ts) and the data-parallel replicas
 // (replica.ts): every replica holds the same state and runs the same code on its rows of the batch.
@@ -160,6 +161,15 @@ export function step(state: StepState): StepLosses {
   const realLabels = conditional ? labels(state.labelBuffer) : null;
   const z = latents();
   const fakeLabels = conditional ? labels(randomLabels(prng, state.labelBuffer)) : null;
+  // A fresh z (and fresh labels) for the generator step, as the seed insists.
+  const z2 = latents();
+  const gLabels = conditional ? labels(randomLabels(prng, state.labelBuffer)) : undefined;
+  // DiffAugment: one draw per D pass (real, fakes, G's), after everything else the iteration draws.
+  const [augReal, augFake, augG] = AUGMENT_PASSES.map((): StepOptions['augment'] => {
+    if (config.augment.length === 0) return undefined;
+    const draw = sliceDraw(drawAugmentation(prng, config.augment, config.batchSize, dataset.height, dataset.width), start, count);
+    return (images) => augmentImages(images, draw);
+  });
   // Keras' generator.predict(z) is inference mode (the seed); --fake-mode training uses batch statistics,
   // so D judges the same generator that the G step trains (needed when BN's moving statistics lag).
   const fake = tf.tidy(() => forward(state.generator, fakeLabels ? [z, fakeLabels] : z, config.fakeMode === 'training'));
@@ -169,6 +179,7 @@ export function step(state: StepState): StepLosses {
     classWeight: head.real,
     smoothing: config.labelSmoothing,
     reduce,
+    augment: augReal,
   });
   const dFake = discriminatorStep(state.discriminator, state.dOptimizer, labelledD ? [fake, fakeLabels!] : fake, 0, {
     vars: state.dVars,
@@ -176,16 +187,15 @@ export function step(state: StepState): StepLosses {
     classWeight: head.fake,
     classTarget: head.fakeTarget,
     reduce,
+    augment: augFake,
   });
-  // A fresh z (and fresh labels) for the generator step, as the seed insists.
-  const z2 = latents();
-  const gLabels = conditional ? labels(randomLabels(prng, state.labelBuffer)) : undefined;
   const gLoss = generatorStep(state.generator, state.discriminator, state.gOptimizer, z2, {
     vars: state.gVars,
     classes: gLabels,
     classWeight: head.g,
     update: state.iteration > config.dWarmup,
     reduce,
+    augment: augG,
   });
   tf.dispose([real, z, fake, z2, ...[realLabels, fakeLabels, gLabels].filter((t): t is tf.Tensor => t != null)]);
   if (replica) syncBuffers(state, replica);

@@ -118,6 +118,14 @@ export interface StepOptions {
   readonly classWeight?: number;
   /** D step: 'match' trains the digit head to name `classes`; 'reject' trains it not to (fakes). */
   readonly classTarget?: 'match' | 'reject';
+  /** Transforms the images before D sees them (DiffAugment, augment.ts); differentiated through. */
+  readonly augment?: (images: tf.Tensor) => tf.Tensor;
+}
+
+/** D's inputs with the image (the first input) transformed. */
+function augmented(images: tf.Tensor | tf.Tensor[], augment: ((images: tf.Tensor) => tf.Tensor) | undefined): tf.Tensor | tf.Tensor[] {
+  if (!augment) return images;
+  return Array.isArray(images) ? [augment(images[0]!), ...images.slice(1)] : augment(images);
 }
 
 /** Loss and accuracy of one step, still on the device (read them only when reporting). */
@@ -145,13 +153,14 @@ export function discriminatorStep(
     classTarget = 'match',
     smoothing = 0,
     reduce,
+    augment,
   }: StepOptions & { readonly smoothing?: number } = {},
 ): StepResult {
   const target = label === 1 ? 1 - smoothing : 0;
   let accuracy: tf.Scalar | undefined;
   const result = tf.tidy(() => {
     const { value, grads } = tf.variableGrads(() => {
-      const { loss, validity } = discriminatorLoss(forward(discriminator, images), target, classes, classWeight, classTarget);
+      const { loss, validity } = discriminatorLoss(forward(discriminator, augmented(images, augment)), target, classes, classWeight, classTarget);
       accuracy = tf.keep(binaryAccuracy(validity, label));
       return loss;
     }, vars);
@@ -174,11 +183,12 @@ export function generatorStep(
   discriminator: tf.LayersModel,
   optimizer: tf.Optimizer,
   z: tf.Tensor,
-  { vars = trainableVariables(generator), classes, classWeight = 1, update = true, reduce }: StepOptions & { readonly update?: boolean } = {},
+  { vars = trainableVariables(generator), classes, classWeight = 1, update = true, reduce, augment }: StepOptions & { readonly update?: boolean } = {},
 ): tf.Scalar {
   return tf.tidy(() => {
     const loss = (): tf.Scalar => {
-      const fake = forward(generator, classes ? [z, classes] : z);
+      const image = forward(generator, classes ? [z, classes] : z) as tf.Tensor;
+      const fake = augment ? augment(image) : image;
       const labelled = classes && discriminator.inputs.length === 2;
       return discriminatorLoss(forward(discriminator, labelled ? [fake, classes] : fake), 1, classes, classWeight, 'match').loss;
     };

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
+import { AUGMENT_PASSES, drawAugmentation } from '../gan/augment.ts';
 import { realBatch, randomLabels, type StepLosses, type StepState } from '../gan/iteration.ts';
 import { adamState, restoreAdam } from '../run-dir/checkpoint.ts';
 import { checkTrainable } from './lower.ts';
@@ -108,6 +109,7 @@ export class OrtEngine {
       batchSize: config.batchSize,
       latentDim: config.latentDim,
       imageShape: [dataset.height, dataset.width, 1],
+      augment: config.augment,
       lr: config.lr,
       beta1: config.beta1,
       beta2: config.beta2,
@@ -275,6 +277,8 @@ export class OrtEngine {
     const fakeLabels = conditional ? randomLabels(prng, new Int32Array(n)) : null;
     const z2 = prng.normals(n * config.latentDim);
     const gLabels = conditional ? randomLabels(prng, new Int32Array(n)) : null;
+    const augmentations =
+      config.augment.length > 0 ? AUGMENT_PASSES.map((pass) => ({ pass, draw: drawAugmentation(prng, config.augment, n, dataset.height, dataset.width) })) : [];
     const updateG = state.iteration > config.dWarmup;
     const session = await this.session(updateG, state);
     const { g, d } = this;
@@ -290,6 +294,11 @@ export class OrtEngine {
     IO.adam.forEach((name, i) => {
       feeds[name] = new ort.Tensor('float32', Float32Array.of(adam[i]!), []);
     });
+    for (const { pass, draw } of augmentations) {
+      if (draw.rows) feeds[IO.augment(pass, 'rows')] = new ort.Tensor('float32', draw.rows, [n, h, h]);
+      if (draw.cols) feeds[IO.augment(pass, 'cols')] = new ort.Tensor('float32', draw.cols, [n, w, w]);
+      if (draw.mask) feeds[IO.augment(pass, 'mask')] = new ort.Tensor('float32', draw.mask, [n, h, w]);
+    }
     if (conditional) {
       feeds[IO.realLabels] = new ort.Tensor('int32', this.realLabels.slice(), [n, 1]);
       feeds[IO.fakeLabels] = new ort.Tensor('int32', fakeLabels!, [n, 1]);

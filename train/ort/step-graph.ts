@@ -1,5 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import { DataType, GraphBuilder, int, serialiseModel } from 'tfjs-to-onnx/graph-builder';
+import type { AUGMENT_PASSES, Augmentation } from '../gan/augment.ts';
 import type { DigitHead, GanKind } from '../gan/iteration.ts';
 import { CLASSES } from '../gan/models.ts';
 import { Lowering, type Mode, type WeightSource } from './lower.ts';
@@ -107,6 +108,8 @@ export interface StepSpec {
   readonly batchSize: number;
   readonly latentDim: number;
   readonly imageShape: readonly [number, number, number];
+  /** DiffAugment on every image D sees (train/gan/augment.ts); empty = none. */
+  readonly augment: readonly Augmentation[];
   readonly lr: number;
   readonly beta1: number;
   readonly beta2: number;
@@ -135,6 +138,8 @@ export const IO = {
   ],
   /** [dRealLoss, dRealAccuracy, dFakeLoss, dFakeAccuracy, gLoss] */
   losses: 'losses',
+  /** A D pass's augmentation: translation matrices (rows, cols) and the cut-out mask (augment.ts). */
+  augment: (pass: (typeof AUGMENT_PASSES)[number], what: 'rows' | 'cols' | 'mask'): string => `aug_${pass}_${what}`,
 } as const;
 
 /** Per-weight input names of a model's state: p (value), m, v (Adam moments), b (buffer). */
@@ -201,6 +206,21 @@ export function buildStepGraph(spec: StepSpec, generator: tf.LayersModel, discri
     return { outs, buffers: src.buffers };
   };
   const oneHot = (ids: IntT): string => d.oneHot(ids, CLASSES);
+  const constant = (value: number): T => ({ name: g.scalar(value), shape: [] });
+  /** DiffAugment of a D pass's images, from the draws fed for that pass (see augment.ts: the same arithmetic). */
+  const augment = (images: T, pass: (typeof AUGMENT_PASSES)[number]): T => {
+    if (spec.augment.length === 0) return images;
+    if (c !== 1) throw new Error(`Augmentation is built for single-channel images, not ${c} channels`);
+    let x = d.reshape(images, [n, h, w]);
+    if (spec.augment.includes('translation')) {
+      const rows = d.input(IO.augment(pass, 'rows'), [n, h, h]);
+      const cols = d.input(IO.augment(pass, 'cols'), [n, w, w]);
+      // Shifted with the background (-1) coming in: rows · (x + 1) · cols - 1.
+      x = d.add(d.matMul(d.matMul(rows, d.add(x, constant(1))), cols), constant(-1));
+    }
+    if (spec.augment.includes('cutout')) x = d.mul(x, d.input(IO.augment(pass, 'mask'), [n, h, w]));
+    return d.reshape(x, [n, h, w, c]);
+  };
 
   // 1. G's fakes for the D step (no gradient flows back to G from them).
   d.reset();
@@ -212,7 +232,16 @@ export function buildStepGraph(spec: StepSpec, generator: tf.LayersModel, discri
   const fake = fakes.outs[0]!;
 
   /** D's loss on a batch, its validity output, and the new buffers. */
-  const dLoss = (images: T, ids: IntT | undefined, state: ModelState, target: number, classWeight: number, classTarget: 'match' | 'reject') => {
+  const dLoss = (
+    pass: (typeof AUGMENT_PASSES)[number],
+    original: T,
+    ids: IntT | undefined,
+    state: ModelState,
+    target: number,
+    classWeight: number,
+    classTarget: 'match' | 'reject',
+  ) => {
+    const images = augment(original, pass);
     const inputs: Array<T | IntT> = spec.labelledD ? [images, ids!] : [images];
     const { outs, buffers } = runModel(discriminator, dl, state, 'training', inputs, spec.labelledD ? [false, true] : [false]);
     const validity = outs[0]!;
@@ -252,14 +281,14 @@ export function buildStepGraph(spec: StepSpec, generator: tf.LayersModel, discri
 
   // 2. D on the real batch (target 1 - smoothing), then Adam.
   d.reset();
-  const onReal = dLoss(real, labels?.real, ds, 1 - spec.labelSmoothing, spec.head.real, 'match');
+  const onReal = dLoss('real', real, labels?.real, ds, 1 - spec.labelSmoothing, spec.head.real, 'match');
   const dRealAcc = d.binaryAccuracy(onReal.validity, 1);
   ds = adamStep({ ...ds, buffers: onReal.buffers }, d.gradients(onReal.seeds, ds.params), adamScalars[0]!, adamScalars[1]!);
   const dRealLoss = total(onReal.seeds);
 
   // 3. D on the fakes (target 0), with the weights after step 2.
   d.reset();
-  const onFake = dLoss(fake, labels?.fake, ds, 0, spec.head.fake, spec.head.fakeTarget);
+  const onFake = dLoss('fake', fake, labels?.fake, ds, 0, spec.head.fake, spec.head.fakeTarget);
   const dFakeAcc = d.binaryAccuracy(onFake.validity, 0);
   ds = adamStep({ ...ds, buffers: onFake.buffers }, d.gradients(onFake.seeds, ds.params), adamScalars[2]!, adamScalars[3]!);
   const dFakeLoss = total(onFake.seeds);
@@ -269,7 +298,7 @@ export function buildStepGraph(spec: StepSpec, generator: tf.LayersModel, discri
   const gIn = gInputs(z2, labels?.g);
   const gen = runModel(generator, gl, gs, 'training', gIn.inputs, gIn.ints);
   gs = { ...gs, buffers: gen.buffers };
-  const onG = dLoss(gen.outs[0]!, labels?.g, ds, 1, spec.head.g, 'match');
+  const onG = dLoss('g', gen.outs[0]!, labels?.g, ds, 1, spec.head.g, 'match');
   ds = { ...ds, buffers: onG.buffers };
   if (spec.updateG) gs = adamStep(gs, d.gradients(onG.seeds, gs.params), adamScalars[4]!, adamScalars[5]!);
   const gLoss = total(onG.seeds);

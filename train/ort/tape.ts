@@ -116,6 +116,22 @@ export class DiffGraph {
     return y;
   }
 
+  /** Batched matrix product a [..., m, k] x b [..., k, n] (MatMul; equal leading dimensions). */
+  matMul(a: T, b: T): T {
+    const r = a.shape.length;
+    const lead = a.shape.slice(0, r - 2);
+    if (r < 2 || b.shape.length !== r || a.shape[r - 1] !== b.shape[r - 2] || lead.some((d, i) => d !== b.shape[i])) {
+      throw new Error(`matMul: [${a.shape}] x [${b.shape}]`);
+    }
+    const y = this.op('MatMul', [a.name, b.name], [...a.shape.slice(0, r - 1), b.shape[r - 1]!]);
+    const swap = [...lead.keys(), r - 1, r - 2];
+    this.record([a, b], [y], ([dy], [na, nb]) => [
+      na ? this.g.op('MatMul', [dy!, this.g.transpose(b.name, swap)]) : null,
+      nb ? this.g.op('MatMul', [this.g.transpose(a.name, swap), dy!]) : null,
+    ]);
+    return y;
+  }
+
   /** Element-wise sum with numpy broadcasting of `b` onto `a`'s shape. */
   add(a: T, b: T): T {
     const y = this.op('Add', [a.name, b.name], a.shape.length >= b.shape.length ? a.shape : b.shape);

@@ -61,9 +61,14 @@ function panel(y0: number, title: string, xs: readonly number[], series: Series[
 export interface FidRecord {
   readonly iteration: number;
   readonly fid: number;
+  /** Conditional models: the share of samples classified as the digit asked, per digit. */
+  readonly classAccuracy?: readonly number[];
 }
 
-/** The SVG of a run's loss and accuracy curves (and classifier-FID when measured) against iteration. */
+/**
+ * The SVG of a run's loss and accuracy curves against iteration, and, when measured, the classifier-FID
+ * and (conditional models) the worst digit's accuracy.
+ */
 export function curvesSvg(records: readonly MetricRecord[], resets: readonly number[] = [], fids: readonly FidRecord[] = []): string {
   const xs = records.map((r) => r.iteration);
   const body = [
@@ -95,6 +100,19 @@ export function curvesSvg(records: readonly MetricRecord[], resets: readonly num
         fids.map((f) => f.iteration),
         [{ label: 'FID', color: '#9467bd', values: fids.map((f) => f.fid) }],
         undefined,
+        resets,
+      ),
+    );
+  }
+  const conditional = fids.filter((f) => f.classAccuracy !== undefined && f.classAccuracy.length > 0);
+  if (conditional.length > 0) {
+    body.push(
+      panel(
+        body.length * PANEL_H,
+        'Worst digit: % classified as asked (higher is better)',
+        conditional.map((f) => f.iteration),
+        [{ label: 'worst digit', color: '#ff7f0e', values: conditional.map((f) => 100 * Math.min(...f.classAccuracy!)) }],
+        [0, 100],
         resets,
       ),
     );
