@@ -2,6 +2,7 @@ import { serveStatic } from '@hono/node-server/serve-static';
 import { Hono } from 'hono';
 import { randomInt } from 'node:crypto';
 import { chooseConditionalDefault } from '../shared/manifest.ts';
+import { ServerState } from './admin/shared-state.ts';
 import type { ServeContext } from './context.ts';
 import { type CostLimits, DEFAULT_COST_LIMITS } from './cost.ts';
 import { notFound, onError } from './errors.ts';
@@ -41,16 +42,18 @@ export interface AppOptions {
   readonly webDemoDir?: string;
   /** Memory for rendered seeded grids, in bytes (0 = no cache). Default 32 MiB. */
   readonly cacheBytes?: number;
+  /** Readiness and counters in shared memory (serve/admin/shared-state.ts); by default a new one, not ready. */
+  readonly state?: ServerState;
 }
 
 /**
  * The ganforge HTTP API as a Hono app (`app.request()` in tests, `@hono/node-server` in serve/command.ts):
  * sub-apps for the images (/sample, /interpolate, /example.png), the models and health (/healthz,
- * /metrics), mounted with `app.route()` behind the isolation and metrics middleware, with one error
+ * /readyz, /metrics), mounted with `app.route()` behind the isolation and metrics middleware, with one error
  * handler for all of them. Generation goes through one bounded scheduler per app; `preflight` is its
  * load shedding (`load-shedding.ts`), which the listening server runs before the app.
  */
-export function createApp(options: AppOptions): { app: Hono; scheduler: Scheduler; cache: ByteLru<Body>; preflight: Preflight } {
+export function createApp(options: AppOptions): { app: Hono; scheduler: Scheduler; cache: ByteLru<Body>; preflight: Preflight; state: ServerState } {
   const { models, defaultModel } = options;
   if (!models.has(defaultModel)) throw new Error(`Default model '${defaultModel}' is not loaded`);
   configureSharp();
@@ -60,6 +63,8 @@ export function createApp(options: AppOptions): { app: Hono; scheduler: Schedule
     queueTimeoutMs: options.queueTimeoutMs ?? DEFAULT_SCHEDULER_OPTIONS.queueTimeoutMs,
   });
   const cache = new ByteLru<Body>(options.cacheBytes ?? 32 * 2 ** 20);
+  const state = options.state ?? ServerState.create();
+  state.setModels(models.size);
   const ctx: ServeContext = {
     models,
     defaultModel,
@@ -74,6 +79,7 @@ export function createApp(options: AppOptions): { app: Hono; scheduler: Schedule
     randomSeed: options.randomSeed ?? (() => randomInt(0, 2 ** 32 - 1)),
     provider: options.provider,
     problems: options.problems ?? [],
+    state,
   };
   const health = healthRoutes(ctx);
 
@@ -87,5 +93,5 @@ export function createApp(options: AppOptions): { app: Hono; scheduler: Schedule
   app.route('/', health.routes);
   if (options.webDemoDir) app.use('/*', serveStatic({ root: options.webDemoDir }));
   app.get('/', (c) => c.text('The web demo is not built: run npm run build:web (npm start builds it).', 404));
-  return { app, scheduler, cache, preflight: overloadPreflight(scheduler, defaultModel, ctx.defaultConditional) };
+  return { app, scheduler, cache, preflight: overloadPreflight(scheduler, defaultModel, ctx.defaultConditional), state };
 }

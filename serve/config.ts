@@ -7,6 +7,9 @@ import { DEFAULT_SCHEDULER_OPTIONS } from './generation/scheduler.ts';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from './http-server.ts';
 import { DEVICES, type Device } from './providers.ts';
 
+/** How long in-flight requests get to finish after SIGTERM/SIGINT, by default. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
+
 const modelNames = { regex: MODEL_NAME, description: "model names (lowercase letters, digits, '-', '_')" } as const;
 
 /** Server flags; each has an environment variable, and flags win over it. */
@@ -109,6 +112,23 @@ export const SERVE_FLAGS = {
     env: 'GANFORGE_MAX_CONNECTIONS',
     help: 'most open connections per process; beyond, new ones are refused',
   },
+  'admin-port': {
+    kind: 'int',
+    min: 0,
+    max: 65535,
+    default: 0,
+    env: 'GANFORGE_ADMIN_PORT',
+    help: '/healthz, /readyz and /metrics also on this port, served by a thread of their own that answers while the server is flooded (0 = none)',
+    defaultLabel: '0 (none)',
+  },
+  'drain-timeout-ms': {
+    kind: 'int',
+    min: 100,
+    max: 600_000,
+    default: DEFAULT_DRAIN_TIMEOUT_MS,
+    env: 'GANFORGE_DRAIN_TIMEOUT_MS',
+    help: 'on SIGTERM/SIGINT, in-flight requests get this long to finish; then the process exits with code 1',
+  },
 } as const satisfies FlagTable;
 
 /** Server settings: flags win over environment variables, which win over defaults. */
@@ -132,6 +152,10 @@ export interface ServeConfig {
   readonly workers: number;
   readonly timeouts: Omit<HttpLimits, 'maxConnections'>;
   readonly maxConnections: number;
+  /** The admin listener's port (/healthz, /readyz, /metrics on a thread of their own); 0 = none. */
+  readonly adminPort: number;
+  /** How long in-flight requests get to finish after SIGTERM/SIGINT. */
+  readonly drainTimeoutMs: number;
 }
 
 /** `auto` or a count within bounds, for a flag's text. */
@@ -166,7 +190,15 @@ export function serveConfig(values: FlagValues<typeof SERVE_FLAGS>): ServeConfig
       idleMs: values['idle-timeout-ms'],
     },
     maxConnections: values['max-connections'],
+    adminPort: adminPort(values['admin-port'], values.port),
+    drainTimeoutMs: values['drain-timeout-ms'],
   };
+}
+
+/** The admin port, which cannot be the main one. */
+function adminPort(admin: number, port: number): number {
+  if (admin !== 0 && admin === port) throw expected(`0 (none) or a port other than --port (${port})`, '--admin-port', admin);
+  return admin;
 }
 
 /** Parses server flags and environment; unknown flags and bad values are errors naming them. */

@@ -1,4 +1,5 @@
 import { defaultColumns } from '../shared/grid.ts';
+import type { ServerState } from './admin/shared-state.ts';
 import { isConditional } from '../shared/generator.ts';
 import { type CostLimits, checkPixels, gridSize } from './cost.ts';
 import { HttpError } from './errors.ts';
@@ -21,6 +22,8 @@ export interface ServeContext {
   readonly randomSeed: () => number;
   readonly provider: string;
   readonly problems: ReadonlyArray<{ readonly name: string; readonly reason: string }>;
+  /** Ready, draining and the request counters, in shared memory (/readyz; the admin thread reads it too). */
+  readonly state: ServerState;
 }
 
 /** Hex digits of the sha256 in a pinned model reference (`dcgan@a6f8cfafe389`), as /models advertises it. */

@@ -1,6 +1,7 @@
 import { serve, type ServerType } from '@hono/node-server';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { UsageError } from '../shared/expected.ts';
+import type { RequestTracker } from './drain.ts';
 import { type Preflight, shedFirst } from './load-shedding.ts';
 
 /** How long a client may take, and how many connections one process keeps. */
@@ -21,7 +22,8 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = { headersMs: 10_000, requestMs: 3
 
 /**
  * Listens with `fetch` (a Hono app's) on a Node HTTP server with the limits set: slow or silent clients
- * cannot hold sockets and buffers for ever. Resolves once listening, with the port.
+ * cannot hold sockets and buffers for ever. `tracker` counts connections and requests (shed ones too)
+ * into the shared state and drains the server on shutdown. Resolves once listening, with the port.
  */
 export function listen(
   fetch: (req: Request) => Response | Promise<Response>,
@@ -29,6 +31,7 @@ export function listen(
   hostname: string,
   limits: HttpLimits = DEFAULT_HTTP_LIMITS,
   preflight: Preflight = () => null,
+  tracker?: RequestTracker,
 ): Promise<{ server: Server; port: number }> {
   if (limits.headersMs > limits.requestMs)
     throw new UsageError(`Expected --headers-timeout-ms (${limits.headersMs}) at most --request-timeout-ms (${limits.requestMs})`);
@@ -40,8 +43,12 @@ export function listen(
         hostname,
         // Requests the scheduler would refuse anyway are answered here, without the app's parsing: under
         // overload the event loop stays free for health checks and for the work it can take.
-        createServer: ((options: object, listener: (req: IncomingMessage, res: ServerResponse) => void) =>
-          createServer(options, shedFirst(preflight, listener))) as typeof createServer,
+        createServer: ((options: object, listener: (req: IncomingMessage, res: ServerResponse) => void) => {
+          const shed = shedFirst(preflight, listener);
+          const server = createServer(options, tracker ? tracker.wrap(shed) : shed);
+          tracker?.attach(server);
+          return server;
+        }) as typeof createServer,
         serverOptions: {
           headersTimeout: limits.headersMs,
           requestTimeout: limits.requestMs,

@@ -62,6 +62,10 @@ export class Scheduler {
   private readonly queues = new Map<string, Queued[]>();
   private readonly stats = new Map<string, ModelStats>();
   private running = 0;
+  /** Jobs handed to the executor and not yet settled (inference and encoding). */
+  private readonly inProgress = new Set<Promise<void>>();
+  /** Why new work is refused, once {@link shutdown} was called. */
+  private closed: string | null = null;
 
   constructor(
     private readonly executor: Executor,
@@ -103,11 +107,29 @@ export class Scheduler {
     return Math.max(1, Math.ceil(this.options.queueTimeoutMs / 1000));
   }
 
+  /**
+   * Refuses new work and answers every queued request 503 with `reason`; resolves once the jobs already
+   * running have settled. The server exits only then: onnxruntime aborts a process torn down mid-run.
+   */
+  async shutdown(reason: string): Promise<void> {
+    this.closed = reason;
+    for (const [model, queue] of this.queues) {
+      const stats = this.stats.get(model)!;
+      for (const e of queue.splice(0)) {
+        stats.queuedImages -= e.item.n;
+        e.signal?.removeEventListener('abort', e.onAbort);
+        e.reject(new OverloadError(reason, this.retryAfter()));
+      }
+    }
+    await Promise.all(this.inProgress);
+  }
+
   /** Queues one request's work; resolves to its body. `signal` aborting (the client left) drops it. */
   submit(model: string, item: JobItem, signal?: AbortSignal): Promise<Body> {
     const queue = this.queues.get(model);
     const stats = this.stats.get(model);
     if (!queue || !stats) return Promise.reject(new Error(`Unknown model '${model}'`));
+    if (this.closed !== null) return Promise.reject(new OverloadError(this.closed, this.retryAfter()));
     if (signal?.aborted) {
       stats.dropped++;
       return Promise.reject(new DroppedError('the client disconnected'));
@@ -199,7 +221,7 @@ export class Scheduler {
       this.running--;
       this.dispatch();
     };
-    this.executor
+    const job: Promise<void> = this.executor
       .run(
         model,
         batch.map((e) => e.item),
@@ -217,6 +239,10 @@ export class Scheduler {
           for (const e of batch) e.reject(err);
         },
       )
-      .finally(free);
+      .finally(() => {
+        free();
+        this.inProgress.delete(job);
+      });
+    this.inProgress.add(job);
   }
 }

@@ -1,9 +1,13 @@
 import { prometheus } from '@hono/prometheus';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { Gauge, Registry } from 'prom-client';
+import { readiness } from '../admin/shared-state.ts';
 import type { ServeContext } from '../context.ts';
 
-/** GET /healthz, and GET /metrics (Prometheus) with the middleware that counts every request. */
+/**
+ * GET /healthz, GET /readyz (200 when ready, 503 while starting or draining; the admin port answers the
+ * same from shared memory), and GET /metrics (Prometheus) with the middleware that counts every request.
+ */
 export function healthRoutes(ctx: ServeContext): { routes: Hono; countRequests: MiddlewareHandler } {
   const registry = new Registry();
   const { printMetrics, registerMetrics } = prometheus({ registry, collectDefaultMetrics: true, prefix: 'ganforge_' });
@@ -22,6 +26,11 @@ export function healthRoutes(ctx: ServeContext): { routes: Hono; countRequests: 
   routes.get('/healthz', (c) =>
     c.json({ status: 'ok', provider: ctx.provider, models: [...ctx.models.keys()], default: ctx.defaultModel, problems: ctx.problems }),
   );
+  routes.get('/readyz', (c) => {
+    const r = readiness(ctx.state.snapshot());
+    c.header('Cache-Control', 'no-store');
+    return c.json(r.body, r.status);
+  });
   routes.get('/metrics', async (c) => {
     for (const [model, s] of ctx.scheduler.allStats()) {
       batches.set({ model }, s.batches);
