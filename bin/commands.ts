@@ -45,5 +45,6 @@ export const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   'bench train': async () => (await import('../bench/train.ts')).benchTrainCommand,
   'bench serve': async () => (await import('../bench/serve.ts')).benchServeCommand,
   'bench scale': async () => (await import('../bench/scale.ts')).benchScaleCommand,
+  'bench png': async () => (await import('../bench/png.ts')).benchPngCommand,
   'golden-update': async () => (await import('../test/helpers/golden-update.ts')).goldenUpdateCommand,
 };

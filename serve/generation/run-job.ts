@@ -12,12 +12,10 @@ export interface JobModel {
 }
 
 /**
- * Runs one job: every item's latents in one onnxruntime `run()`, then each item's images rendered to
- * its body (a PNG grid, or an animated GIF or WebP), all items at once on libuv's threads. `onInferred`
- * is called when the model has run: the next job's inference may start while these bodies are encoded.
- * The same code runs in a generator thread and, with no threads, on the main thread.
+ * Every item's latents (and labels) in one onnxruntime `run()`: the images of all items in turn, [n, h, w, 1]
+ * in [-1, 1]. `onInferred` is called when the model has run (or failed).
  */
-export async function runJob(model: JobModel, items: readonly JobItem[], onInferred: () => void = () => {}): Promise<Body[]> {
+export async function inferImages(model: JobModel, items: readonly JobItem[], onInferred: () => void = () => {}): Promise<Float32Array> {
   const { manifest, session } = model;
   const total = items.reduce((s, it) => s + it.n, 0);
   const latents = new Float32Array(total * manifest.latentDim);
@@ -30,14 +28,25 @@ export async function runJob(model: JobModel, items: readonly JobItem[], onInfer
     row += it.n;
   }
   const feeds = feedRecord(generatorFeeds(manifest, latents, total, labels), (f) => new ort.Tensor(f.type, f.data, [...f.dims]));
-  let images: Float32Array;
   try {
     const out = await session.run(feeds);
-    images = out[imageOutput(manifest)]!.data as Float32Array;
+    return out[imageOutput(manifest)]!.data as Float32Array;
   } finally {
     onInferred();
   }
-  const { height, width } = imageSize(manifest);
+}
+
+/**
+ * Runs one job: every item's latents in one onnxruntime `run()`, then each item's images rendered to
+ * its body (a PNG grid, or an animated GIF or WebP): small unscaled grids synchronously on this thread by
+ * the lean PNG encoder (`serve/png.ts`: a few µs of CPU per digit, like the grid layout), the others all
+ * at once on libuv's threads by sharp. `onInferred` is called when the model has run: the next job's
+ * inference may start while sharp encodes these bodies (once the lean encodes are done).
+ * The same code runs in a generator thread and, with no threads, on the main thread.
+ */
+export async function runJob(model: JobModel, items: readonly JobItem[], onInferred: () => void = () => {}): Promise<Body[]> {
+  const images = await inferImages(model, items, onInferred);
+  const { height, width } = imageSize(model.manifest);
   const size = height * width;
   let start = 0;
   const encoded = items.map((it) => {

@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import { createHash } from 'node:crypto';
 
 /** Bumped when the rendering changes, so old ETags stop matching. */
-const RENDER_VERSION = 1;
+const RENDER_VERSION = 2;
 
 /**
  * Cache headers for a deterministic response whose bytes are fixed by `key` (the model's sha256, the
