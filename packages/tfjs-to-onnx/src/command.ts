@@ -1,24 +1,31 @@
 import { parseArgs } from 'node:util';
-import { type Difference, difference, TOLERANCE, withinTolerance } from './compare.ts';
+import { compareOutputs, type Difference, difference, type OutputDifference, TOLERANCE, withinTolerance } from './compare.ts';
 import { conversionBackend, convertFile } from './convert-file.ts';
+import { parseInputShapes, type GraphModelConversion } from './graph/convert-graph.ts';
 import { describeRange, expected } from './expected.ts';
 import { DEFAULT_OPSET, MAX_OPSET, MIN_OPSET } from './graph-builder.ts';
 import { DEFAULT_MAX_PARAMETERS } from './model-io.ts';
-import { requireOnnxRuntime, runOnnxModel } from './onnxruntime.ts';
-import { formatReport } from './report.ts';
+import { requireOnnxRuntime, runOnnxGraph, runOnnxModel } from './onnxruntime.ts';
+import { formatGraphReport, formatReport } from './report.ts';
 
-/** One flag of the command: an integer with bounds, or a switch. */
+/** One flag of the command: an integer with bounds, a switch, or a text (no default: absent is undefined). */
 export type ConvertFlag =
   | { readonly kind: 'int'; readonly min: number; readonly max?: number; readonly default: number; readonly help: string }
-  | { readonly kind: 'boolean'; readonly help: string };
+  | { readonly kind: 'boolean'; readonly help: string }
+  | { readonly kind: 'string'; readonly help: string; readonly placeholder: string };
 
 /** The flags of `tfjs-to-onnx` (and of `ganforge convert`, which runs this same command). */
 export const CONVERT_FLAGS = {
   opset: { kind: 'int', min: MIN_OPSET, max: MAX_OPSET, default: DEFAULT_OPSET, help: 'ONNX opset to write' },
   fp16: { kind: 'boolean', help: 'store weights as float16 (half the download; the error vs float32 is measured and printed)' },
-  report: { kind: 'boolean', help: 'print a table of tfjs layers -> ONNX nodes and parameter counts' },
+  report: { kind: 'boolean', help: 'print a table of tfjs layers -> ONNX nodes and parameter counts (graph models: tfjs ops -> ONNX nodes)' },
   'max-parameters': { kind: 'int', min: 1, default: DEFAULT_MAX_PARAMETERS, help: 'refuse models that declare more parameters' },
   samples: { kind: 'int', min: 0, max: 64, default: 4, help: 'random inputs the converted model is checked on (0: no check)' },
+  'input-shape': {
+    kind: 'string',
+    placeholder: 'name=d1,d2,...',
+    help: "graph models: fix an input's unknown sizes (-1 keeps one unknown; several inputs separated by ';')",
+  },
 } as const satisfies Record<string, ConvertFlag>;
 
 /** The parsed values of {@link CONVERT_FLAGS}. */
@@ -28,6 +35,8 @@ export interface ConvertFlagValues {
   readonly report: boolean;
   readonly 'max-parameters': number;
   readonly samples: number;
+  /** Graph models: `name=d1,d2,...[;name2=...]`. */
+  readonly 'input-shape'?: string;
 }
 
 /** The parsed command line: flag values and the two paths. */
@@ -63,14 +72,15 @@ function describe(d: Difference): string {
  */
 export const convertCommand: ConvertCommand = {
   name: 'convert',
-  summary: 'convert any tfjs layers model (model.json + weights) to ONNX',
+  summary: 'convert any tfjs layers or graph model (model.json + weights) to ONNX',
   usage: '<model.json> <out.onnx> [--opset N] [--fp16] [--report]',
   description:
-    'Converts a tfjs layers model (tfjs model.save(), tensorflowjs_converter, Keras 2 or 3 exports; sharded and quantized weights) to ONNX, then checks it against tfjs on random inputs.',
+    'Converts a tfjs layers model (tfjs model.save(), tensorflowjs_converter, Keras 2 or 3 exports) or graph model (tensorflowjs_converter output of SavedModels and TF Hub models), sharded and quantized weights included, to ONNX, then checks it against tfjs on random inputs.',
   flags: CONVERT_FLAGS,
   positionals: { min: 2, max: 2, names: '<model.json> <out.onnx>' },
   async run({ values, positionals }, _argv = [], log = console.log) {
     const [input, output] = positionals as [string, string];
+    const inputShapes = values['input-shape'] === undefined ? undefined : parseInputShapes(values['input-shape']);
     if (values.samples > 0) await requireOnnxRuntime();
     await conversionBackend();
     const result = await convertFile(input, output, {
@@ -78,7 +88,12 @@ export const convertCommand: ConvertCommand = {
       fp16: values.fp16,
       maxParameters: values['max-parameters'],
       sampleBatch: values.samples,
+      ...(inputShapes ? { inputShapes } : {}),
     });
+    if (result.kind === 'graph-model') {
+      await reportGraph(result, output, values, log);
+      return;
+    }
     const io = (list: typeof result.inputs): string => list.map((t) => `${t.name} ${shape(t.shape)} ${t.dtype}`).join(', ');
     log(
       `wrote ${output} (${result.onnx.length} bytes, opset ${result.opset}, ${result.parameters} parameters; inputs ${io(result.inputs)}; outputs ${io(result.outputs)})`,
@@ -103,6 +118,45 @@ export const convertCommand: ConvertCommand = {
   },
 };
 
+/** One line per output: its worst difference (floats) or whether it is exact (integers and bools). */
+function describeOutput(d: OutputDifference): string {
+  const head = `  output ${d.name} ${shape(d.shape)} ${d.dtype}: `;
+  if (d.problem) return `${head}WARNING: ${d.problem}`;
+  if (d.dtype !== 'float32') {
+    return `${head}${d.mismatches === 0 ? 'exact' : `${d.mismatches} values differ - WARNING: integer outputs must be exact`}`;
+  }
+  const rel = d.relLarge > 0 ? `, relative above 1: ${d.relLarge.toExponential(1)}` : '';
+  return `${head}worst |difference| ${d.abs.toExponential(1)}${rel}${d.ok ? '' : ` - WARNING: outside the tolerance (${TOLERANCE.abs} absolute, ${TOLERANCE.rel} relative above 1)`}`;
+}
+
+/** What the command prints for a graph model. */
+async function reportGraph(result: GraphModelConversion, output: string, values: ConvertFlagValues, log: (line: string) => void): Promise<void> {
+  const io = (list: typeof result.inputs): string => list.map((t) => `${t.name} ${shape(t.shape)} ${t.dtype}`).join(', ');
+  log(
+    `wrote ${output} (${result.onnx.length} bytes, opset ${result.opset}, ${result.parameters} parameters; graph model; inputs ${io(result.inputs)}; outputs ${io(result.outputs)})`,
+  );
+  for (const note of result.loadNotes) log(`note: ${note}`);
+  if (result.sample) {
+    const fp32 = await runOnnxGraph(result.fp32Onnx ?? result.onnx, result.sample.inputs);
+    const rows = compareOutputs(result.sample.outputs, fp32);
+    const fed = Object.entries(result.sample.inputs)
+      .map(([name, t]) => `${name} ${shape(t.shape)}`)
+      .join(', ');
+    log(
+      `checked against tfjs executeAsync on random inputs (${fed}): ${rows.every((r) => r.ok) ? 'every output within the tolerance' : 'WARNING: some outputs differ'}`,
+    );
+    for (const row of rows) log(describeOutput(row));
+    if (result.fp32Onnx) {
+      const half = compareOutputs(fp32, await runOnnxGraph(result.onnx, result.sample.inputs));
+      const worst = half.filter((r) => r.dtype === 'float32').reduce((m, r) => Math.max(m, r.abs), 0);
+      log(`--fp16: ${result.onnx.length} bytes instead of ${result.fp32Onnx.length}; fp16 vs fp32 worst |difference| ${worst.toExponential(1)}`);
+    }
+  } else if (result.fp32Onnx) {
+    log(`--fp16: ${result.onnx.length} bytes instead of ${result.fp32Onnx.length} (error not measured: --samples 0)`);
+  }
+  if (values.report) log(`\n${formatGraphReport(result.report)}`);
+}
+
 /** What {@link parseConvertArgs} returns: the arguments, or a request for help. */
 export type ParsedConvertArgs = (ConvertArgs & { readonly help: false }) | { readonly help: true };
 
@@ -111,7 +165,9 @@ export type ParsedConvertArgs = (ConvertArgs & { readonly help: false }) | { rea
  * missing or ill-typed values and a wrong number of paths are errors naming what is wrong.
  */
 export function parseConvertArgs(argv: readonly string[]): ParsedConvertArgs {
-  const options = Object.fromEntries(Object.entries(CONVERT_FLAGS).map(([name, f]) => [name, { type: f.kind === 'boolean' ? 'boolean' : 'string' }] as const));
+  const options = Object.fromEntries(
+    Object.entries(CONVERT_FLAGS).map(([name, f]: [string, ConvertFlag]) => [name, { type: f.kind === 'boolean' ? 'boolean' : 'string' }] as const),
+  );
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args: [...argv], options: { ...options, help: { type: 'boolean' } }, strict: true, allowPositionals: true });
@@ -135,6 +191,7 @@ export function parseConvertArgs(argv: readonly string[]): ParsedConvertArgs {
     report: parsed.values.report === true,
     'max-parameters': int('max-parameters'),
     samples: int('samples'),
+    ...(typeof parsed.values['input-shape'] === 'string' ? { 'input-shape': parsed.values['input-shape'] } : {}),
   };
   const paths = parsed.positionals;
   if (paths.length !== 2) throw expected('2 arguments', '<model.json> <out.onnx>', paths.length ? paths.join(' ') : undefined);
@@ -144,7 +201,7 @@ export function parseConvertArgs(argv: readonly string[]): ParsedConvertArgs {
 /** The --help text: usage, description, one line per flag with its default. */
 export function convertHelp(program = 'tfjs-to-onnx'): string {
   const rows = Object.entries(CONVERT_FLAGS).map(([name, f]: [string, ConvertFlag]) => [
-    `--${name}${f.kind === 'int' ? ' <int>' : ''}`,
+    `--${name}${f.kind === 'int' ? ' <int>' : f.kind === 'string' ? ` <${f.placeholder}>` : ''}`,
     `${f.help}${f.kind === 'int' ? ` [default: ${f.default}]` : ''}`,
   ]);
   rows.push(['--help', 'print this help']);

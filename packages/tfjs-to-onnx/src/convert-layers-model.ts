@@ -23,6 +23,7 @@ export interface Sample {
 
 /** What {@link convertLayersModel} returns. */
 export interface LayersModelConversion extends ConvertResult {
+  readonly kind: 'layers-model';
   /** Parameters the topology declares. */
   readonly parameters: number;
   /** What loading mapped (Keras options tfjs lacks, dtype policies). */
@@ -92,7 +93,7 @@ export async function convertLayersModel(source: string | tf.io.ModelArtifacts, 
     const result = convertModelToOnnx(model, options);
     const names = { inputs: result.inputs.map((i) => i.name), outputs: result.outputs.map((o) => o.name) };
     const sample = options.sampleBatch ? sampleOf(model, names, options.sampleBatch, options.sampleSeed ?? 1) : undefined;
-    return { ...result, parameters: loaded.parameters, loadNotes: loaded.notes, ...(sample ? { sample } : {}) };
+    return { kind: 'layers-model', ...result, parameters: loaded.parameters, loadNotes: loaded.notes, ...(sample ? { sample } : {}) };
   } finally {
     model.dispose();
   }

@@ -38,6 +38,8 @@ export const MAX_MODEL_JSON_BYTES = 64 * 1024 * 1024;
 /** Bytes per stored value: plain dtypes, and the dtypes of tfjs' quantized weights. */
 const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1 };
 const QUANTIZED_BYTES: Record<string, number> = { uint8: 1, uint16: 2, float16: 2 };
+/** Each string of a string weight is stored as a uint32 byte length then its bytes. */
+const STRING_LENGTH_BYTES = 4;
 
 /** Options for reading and loading a layers model. */
 export interface LoadOptions {
@@ -45,7 +47,8 @@ export interface LoadOptions {
   readonly maxParameters?: number;
 }
 
-interface WeightEntry {
+/** One entry of a weights manifest, as model.json holds it. */
+export interface WeightEntry {
   name: string;
   shape: number[];
   dtype: string;
@@ -57,15 +60,18 @@ const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b,
 
 /**
  * Checks one weights-manifest entry and returns its byte length: a known dtype, a valid shape, and for
- * quantized weights a known quantization dtype with the scale and min tfjs needs.
+ * quantized weights a known quantization dtype with the scale and min tfjs needs. A string weight
+ * (graph models only) returns the least it can take, one length word per string.
  */
-function entryBytes(source: string, w: WeightEntry): number {
+function entryBytes(source: string, w: WeightEntry, strings = false): number {
   if (!w || typeof w.name !== 'string') throw new Error(`${source}: a weightsManifest entry has no name`);
   if (!Array.isArray(w.shape) || !w.shape.every((d) => Number.isInteger(d) && d >= 0)) {
     throw new Error(`${source}: weight '${w.name}' has an invalid shape ${JSON.stringify(w.shape)}`);
   }
+  if (strings && w.dtype === 'string' && (w.quantization === undefined || w.quantization === null)) return STRING_LENGTH_BYTES * size(w.shape);
   if (DTYPE_BYTES[w.dtype] === undefined) {
-    throw new Error(`${source}: weight '${w.name}' has unknown dtype '${w.dtype}' (expected ${Object.keys(DTYPE_BYTES).join(', ')})`);
+    const known = [...Object.keys(DTYPE_BYTES), ...(strings ? ['string'] : [])];
+    throw new Error(`${source}: weight '${w.name}' has unknown dtype '${w.dtype}' (expected ${known.join(', ')})`);
   }
   const q = w.quantization;
   if (q === undefined || q === null) return DTYPE_BYTES[w.dtype]! * size(w.shape);
@@ -87,23 +93,34 @@ function checkParameterCount(source: string, count: number, what: string, option
   }
 }
 
+/** One weights-manifest group: its files, the bytes its entries take (the least, with strings) and its entries. */
+interface ManifestGroup {
+  readonly paths: string[];
+  readonly bytes: number;
+  readonly specs: WeightEntry[];
+  /** Holds string weights, whose byte length is only known once their length words are read. */
+  readonly strings: boolean;
+}
+
 /** The weight entries of a manifest with their byte sizes, checked; throws naming the first problem. */
-function checkManifest(source: string, manifest: unknown, options: LoadOptions): { groups: { paths: string[]; bytes: number }[]; specs: WeightEntry[] } {
+function checkManifest(source: string, manifest: unknown, options: LoadOptions, strings = false): { groups: ManifestGroup[]; specs: WeightEntry[] } {
   if (manifest === undefined) return { groups: [], specs: [] };
   if (!Array.isArray(manifest)) throw new Error(`${source}: weightsManifest is not an array`);
-  const groups: { paths: string[]; bytes: number }[] = [];
+  const groups: ManifestGroup[] = [];
   const specs: WeightEntry[] = [];
   let parameters = 0;
   manifest.forEach((group: { paths?: unknown; weights?: unknown }, g) => {
     if (!Array.isArray(group?.paths) || !Array.isArray(group?.weights)) throw new Error(`${source}: a weightsManifest group lacks paths or weights`);
     if (!group.paths.every((p): p is string => typeof p === 'string')) throw new Error(`${source}: weightsManifest[${g}].paths holds a non-string`);
     let bytes = 0;
+    let hasStrings = false;
     for (const w of group.weights as WeightEntry[]) {
-      bytes += entryBytes(source, w);
+      bytes += entryBytes(source, w, strings);
+      if (w.dtype === 'string') hasStrings = true;
       parameters += size(w.shape);
       specs.push(w);
     }
-    groups.push({ paths: group.paths, bytes });
+    groups.push({ paths: group.paths, bytes, specs: group.weights as WeightEntry[], strings: hasStrings });
   });
   checkParameterCount(source, parameters, 'its weights manifest', options);
   return { groups, specs };
@@ -130,34 +147,72 @@ const inside = (folder: string, file: string): boolean => {
   return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) && !rel.split(sep).includes('..');
 };
 
-/**
- * Reads a tfjs layers model saved as `model.json` + weight files, checking everything before any weight
- * byte is read: the JSON (size, shape, format), every manifest entry (dtype, shape, quantization), the
- * parameter ceiling, and every weight path (relative, inside the model's folder after resolving
- * symlinks, a regular file, the files of each group exactly as long as the manifest says). Errors name
- * the file and the reason.
- */
-export async function readLayersModelArtifacts(modelJsonPath: string, options: LoadOptions = {}): Promise<tf.io.ModelArtifacts> {
+/** What model.json holds, before any check of its topology. */
+interface ModelJson {
+  modelTopology?: unknown;
+  weightsManifest?: unknown;
+  format?: unknown;
+  generatedBy?: string;
+  convertedBy?: string | null;
+  signature?: unknown;
+  userDefinedMetadata?: unknown;
+  modelInitializer?: unknown;
+  initializerSignature?: unknown;
+}
+
+/** Reads and parses model.json: a regular file of at most {@link MAX_MODEL_JSON_BYTES}, valid JSON, an object. */
+async function readModelJson(modelJsonPath: string, kind: string): Promise<ModelJson> {
   const jsonStat = await stat(modelJsonPath).catch((err: NodeJS.ErrnoException) => {
     throw new Error(`${modelJsonPath}: cannot read (${err.code ?? err.message})`);
   });
   if (!jsonStat.isFile()) throw new Error(`${modelJsonPath}: not a regular file`);
   if (jsonStat.size > MAX_MODEL_JSON_BYTES)
-    throw new Error(`${modelJsonPath}: ${jsonStat.size} bytes, more than a layers model.json can need (${MAX_MODEL_JSON_BYTES})`);
-  let json: { modelTopology?: unknown; weightsManifest?: unknown; format?: unknown; generatedBy?: string; convertedBy?: string | null };
+    throw new Error(`${modelJsonPath}: ${jsonStat.size} bytes, more than ${kind} model.json can need (${MAX_MODEL_JSON_BYTES})`);
+  let json: ModelJson;
   try {
     json = JSON.parse(await readFile(modelJsonPath, 'utf8'));
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     throw new Error(`${modelJsonPath}: ${e.code ? `cannot read (${e.code})` : `invalid JSON (${e.message})`}`);
   }
-  if (!json || typeof json !== 'object' || !json.modelTopology) throw new Error(`${modelJsonPath}: no modelTopology: not a tfjs layers model.json`);
-  if (json.format !== undefined && json.format !== null && json.format !== 'layers-model') {
-    throw new Error(`${modelJsonPath}: format '${String(json.format)}' is not a layers model (expected 'layers-model')`);
+  if (!json || typeof json !== 'object' || Array.isArray(json)) throw new Error(`${modelJsonPath}: not a JSON object`);
+  return json;
+}
+
+/** The byte length of a run of weights in `data` from `offset` (string weights read their length words), or -1 past the end. */
+function runBytes(specs: readonly WeightEntry[], data: Uint8Array, offset: number): number {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  let at = offset;
+  for (const w of specs) {
+    if (w.dtype !== 'string' || w.quantization) {
+      at += entryBytes('', w, true);
+      continue;
+    }
+    for (let i = size(w.shape); i > 0; i--) {
+      if (at + STRING_LENGTH_BYTES > data.length) return -1;
+      at += STRING_LENGTH_BYTES + view.getUint32(at, true);
+    }
   }
-  const { groups, specs } = checkManifest(modelJsonPath, json.weightsManifest, options);
+  return at > data.length ? -1 : at - offset;
+}
+
+/**
+ * Reads the weight files of a manifest, checking everything before any weight byte is read: every
+ * manifest entry (dtype, shape, quantization), the parameter ceiling, and every weight path (relative,
+ * inside the model's folder after resolving symlinks, a regular file, the files of each group exactly
+ * as long as the manifest says; with string weights at least that long, and exactly as long as their
+ * length words say once read). Errors name the file and the reason.
+ */
+async function readWeightFiles(
+  modelJsonPath: string,
+  manifest: unknown,
+  options: LoadOptions,
+  strings: boolean,
+): Promise<{ specs: WeightEntry[]; weightData: ArrayBuffer }> {
+  const { groups, specs } = checkManifest(modelJsonPath, manifest, options, strings);
   const folder = await realpath(dirname(resolve(modelJsonPath)));
   const files: { path: string; shown: string }[][] = [];
+  const totals: number[] = [];
   for (const [g, group] of groups.entries()) {
     const list: { path: string; shown: string }[] = [];
     let total = 0;
@@ -175,15 +230,19 @@ export async function readLayersModelArtifacts(modelJsonPath: string, options: L
       total += s.size;
       list.push({ path: real, shown });
     }
-    if (total !== group.bytes) {
-      throw new Error(`${modelJsonPath}: weight files ${group.paths.join(', ')} hold ${total} bytes but the manifest describes ${group.bytes}`);
+    if (group.strings ? total < group.bytes : total !== group.bytes) {
+      throw new Error(
+        `${modelJsonPath}: weight files ${group.paths.join(', ')} hold ${total} bytes but the manifest describes ${group.strings ? `at least ${group.bytes}` : group.bytes}`,
+      );
     }
     files.push(list);
+    totals.push(total);
   }
   // Only now read: each file opened without following a symlink swapped in since, and read in full.
-  const weightData = new Uint8Array(groups.reduce((s, g) => s + g.bytes, 0));
+  const weightData = new Uint8Array(totals.reduce((s, t) => s + t, 0));
   let offset = 0;
-  for (const list of files) {
+  for (const [g, list] of files.entries()) {
+    const start = offset;
     for (const { path, shown } of list) {
       const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
       try {
@@ -196,15 +255,122 @@ export async function readLayersModelArtifacts(modelJsonPath: string, options: L
         await handle.close();
       }
     }
+    const group = groups[g]!;
+    if (group.strings) {
+      const used = runBytes(group.specs, weightData.subarray(start, offset), 0);
+      if (used !== offset - start) {
+        throw new Error(
+          `${modelJsonPath}: weight files ${group.paths.join(', ')} hold ${offset - start} bytes but the manifest's weights (with their string lengths) describe ${used < 0 ? 'more' : used}`,
+        );
+      }
+    }
   }
+  return { specs, weightData: weightData.buffer };
+}
+
+/**
+ * Reads a tfjs layers model saved as `model.json` + weight files, checking everything before any weight
+ * byte is read: the JSON (size, shape, format), every manifest entry (dtype, shape, quantization), the
+ * parameter ceiling, and every weight path (relative, inside the model's folder after resolving
+ * symlinks, a regular file, the files of each group exactly as long as the manifest says). Errors name
+ * the file and the reason.
+ */
+export async function readLayersModelArtifacts(modelJsonPath: string, options: LoadOptions = {}): Promise<tf.io.ModelArtifacts> {
+  const json = await readModelJson(modelJsonPath, 'a layers');
+  if (!json.modelTopology) throw new Error(`${modelJsonPath}: no modelTopology: not a tfjs layers model.json`);
+  if (json.format !== undefined && json.format !== null && json.format !== 'layers-model') {
+    throw new Error(`${modelJsonPath}: format '${String(json.format)}' is not a layers model (expected 'layers-model')`);
+  }
+  const { specs, weightData } = await readWeightFiles(modelJsonPath, json.weightsManifest, options, false);
   return {
     modelTopology: json.modelTopology as object,
     format: 'layers-model',
     generatedBy: json.generatedBy,
     convertedBy: json.convertedBy ?? undefined,
     weightSpecs: specs as tf.io.WeightsManifestEntry[],
-    weightData: weightData.buffer,
+    weightData,
   };
+}
+
+/** The two kinds of tfjs model.json, told apart by content. */
+export type ModelKind = 'layers-model' | 'graph-model';
+
+/**
+ * What kind of tfjs model a parsed model.json (or its artifacts) holds: a graph model has a GraphDef
+ * topology (a `node` list, or only a function library) or says `format: graph-model`; a layers model has
+ * a Keras topology (`class_name`/`config`, or `model_config`). The topology decides; the `format` key
+ * (which older converters omit) only when the topology is neither.
+ */
+export function modelKindOf(json: { modelTopology?: unknown; format?: unknown }): ModelKind | null {
+  const t = json.modelTopology as Record<string, unknown> | null | undefined;
+  if (t && typeof t === 'object' && !Array.isArray(t)) {
+    if (Array.isArray(t.node) || (t.library && typeof t.library === 'object')) return 'graph-model';
+    if ('class_name' in t || 'model_config' in t || 'config' in t) return 'layers-model';
+  }
+  if (json.format === 'graph-model') return 'graph-model';
+  if (json.format === 'layers-model') return 'layers-model';
+  return null;
+}
+
+/** The kind of model a model.json file holds (read with the same checks as the readers below). */
+export async function modelKindOfFile(modelJsonPath: string): Promise<ModelKind> {
+  const json = await readModelJson(modelJsonPath, 'a');
+  const kind = modelKindOf(json);
+  if (!kind) {
+    throw new Error(
+      `${modelJsonPath}: ${json.modelTopology ? 'its modelTopology is neither a Keras topology (class_name, config) nor a GraphDef (node)' : 'no modelTopology'}: not a tfjs model.json`,
+    );
+  }
+  return kind;
+}
+
+/**
+ * Reads a tfjs graph model (`model.json` in tensorflowjs_converter's graph-model format + weight files)
+ * with the same checks as {@link readLayersModelArtifacts} (string weights allowed), returning every
+ * field tfjs' own loader reads: the GraphDef, the weights, the signature, the user metadata and the model
+ * initializer.
+ */
+export async function readGraphModelArtifacts(modelJsonPath: string, options: LoadOptions = {}): Promise<tf.io.ModelArtifacts> {
+  const json = await readModelJson(modelJsonPath, 'a');
+  if (!json.modelTopology || typeof json.modelTopology !== 'object') throw new Error(`${modelJsonPath}: no modelTopology: not a tfjs graph model.json`);
+  if (modelKindOf(json) !== 'graph-model') {
+    throw new Error(`${modelJsonPath}: its modelTopology is not a GraphDef (no node list): not a tfjs graph model (format '${String(json.format)}')`);
+  }
+  const { specs, weightData } = await readWeightFiles(modelJsonPath, json.weightsManifest, options, true);
+  const artifacts: tf.io.ModelArtifacts = {
+    modelTopology: json.modelTopology as object,
+    format: 'graph-model',
+    generatedBy: json.generatedBy,
+    convertedBy: json.convertedBy ?? undefined,
+    weightSpecs: specs as tf.io.WeightsManifestEntry[],
+    weightData,
+  };
+  if (json.signature) artifacts.signature = json.signature as object;
+  if (json.userDefinedMetadata) artifacts.userDefinedMetadata = json.userDefinedMetadata as Record<string, object>;
+  if (json.modelInitializer) artifacts.modelInitializer = json.modelInitializer as object;
+  if (json.initializerSignature) artifacts.initializerSignature = json.initializerSignature as object;
+  return artifacts;
+}
+
+/**
+ * Checks in-memory graph-model artifacts the way {@link readGraphModelArtifacts} checks files: every
+ * weight spec, the parameter ceiling, and the weight data exactly as long as the specs (with their
+ * string lengths) describe. Returns the weight data as one buffer.
+ */
+export function checkGraphWeights(source: string, artifacts: tf.io.ModelArtifacts, options: LoadOptions = {}): Uint8Array {
+  const specs = (artifacts.weightSpecs ?? []) as unknown as WeightEntry[];
+  const { groups } = checkManifest(source, [{ paths: [], weights: specs }], options, true);
+  const raw = artifacts.weightData;
+  const parts = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+  const data = new Uint8Array(parts.reduce((s, b) => s + b.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    data.set(new Uint8Array(p), at);
+    at += p.byteLength;
+  }
+  const used = groups[0]!.strings ? runBytes(specs, data, 0) : groups[0]!.bytes;
+  if (used !== data.length) throw new Error(`${source}: the weight data holds ${data.length} bytes but the weight specs describe ${used < 0 ? 'more' : used}`);
+  return data;
 }
 
 /** A loaded model and what loading it noted (Keras options mapped, dtype policies). */

@@ -1,5 +1,5 @@
 import type * as Ort from 'onnxruntime-node';
-import type { NamedTensors } from './tensor-data.ts';
+import type { GraphTensors, NamedTensors } from './tensor-data.ts';
 
 /**
  * onnxruntime-node, an optional peer dependency used only to check a conversion against tfjs: imported
@@ -25,6 +25,11 @@ export async function requireOnnxRuntime(): Promise<void> {
 
 /** Runs an ONNX model on onnxruntime-node's CPU provider and returns its outputs by name. */
 export async function runOnnxModel(bytes: Uint8Array, inputs: NamedTensors): Promise<NamedTensors> {
+  return (await runOnnxGraph(bytes, inputs)) as NamedTensors;
+}
+
+/** {@link runOnnxModel} for graph models, whose inputs and outputs may also be bool. */
+export async function runOnnxGraph(bytes: Uint8Array, inputs: GraphTensors): Promise<GraphTensors> {
   const ort = await onnxRuntime();
   const session = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'] });
   try {
@@ -33,7 +38,8 @@ export async function runOnnxModel(bytes: Uint8Array, inputs: NamedTensors): Pro
     return Object.fromEntries(
       session.outputNames.map((name) => {
         const t = out[name]!;
-        return [name, { dtype: t.type === 'int32' ? 'int32' : 'float32', shape: t.dims.map(Number), data: t.data as Float32Array | Int32Array }];
+        const dtype = t.type === 'int32' ? 'int32' : t.type === 'bool' ? 'bool' : 'float32';
+        return [name, { dtype, shape: t.dims.map(Number), data: t.data as Float32Array | Int32Array | Uint8Array }];
       }),
     );
   } finally {

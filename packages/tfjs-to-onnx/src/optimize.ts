@@ -177,6 +177,27 @@ function mergeTransposes(g: GraphBuilder, outputs: string[]): void {
   }
 }
 
+/**
+ * Transposes of the same tensor by the same permutation (two routes to the same layout) become one.
+ * Returns the (possibly renamed) output tensors.
+ */
+export function mergeDuplicateTransposes(g: GraphBuilder, outputs: readonly string[]): string[] {
+  const outs = [...outputs];
+  const seen = new Map<string, string>();
+  for (const n of [...g.nodes]) {
+    if (n.op !== 'Transpose') continue;
+    const key = `${n.inputs[0]}|${permOf(n).join(',')}`;
+    const first = seen.get(key);
+    if (first === undefined) {
+      seen.set(key, n.outputs[0]!);
+      continue;
+    }
+    renameUses(g, n.outputs[0]!, first, outs);
+    g.nodes.splice(g.nodes.indexOf(n), 1);
+  }
+  return outs;
+}
+
 /** Identity nodes of the main graph are dropped (their readers read the input). */
 function dropIdentities(g: GraphBuilder, outputs: string[]): void {
   for (const n of [...g.nodes]) {

@@ -1,4 +1,5 @@
 import type { LayerReport } from './convert.ts';
+import type { GraphOpReport } from './graph/convert-graph.ts';
 
 /** ONNX op types as a short list: 'Conv, Relu' or 'MatMul, Add x2'. */
 export function opList(ops: readonly string[]): string {
@@ -27,6 +28,28 @@ export function formatReport(report: readonly LayerReport[]): string {
   const line = (r: string[]): string =>
     r
       .map((cell, i) => (i === 3 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line), line(total)].join('\n');
+}
+
+/** The --report table of a graph model: one row per TensorFlow op with its node count and ONNX nodes. */
+export function formatGraphReport(report: readonly GraphOpReport[]): string {
+  const rows = [...report]
+    .sort((a, b) => b.count - a.count || a.op.localeCompare(b.op))
+    .map((r) => [
+      r.op,
+      r.count ? String(r.count) : '',
+      r.nodes.length ? opList([...r.nodes].sort()) : r.op === 'Const' ? '(initializers)' : r.notes.length || r.folded ? '' : '(none)',
+      [...(r.folded ? [`${r.folded} computed when converting`] : []), ...r.notes].join('; '),
+    ]);
+  const header = ['tfjs op', 'nodes', 'ONNX nodes', 'notes'];
+  const total = ['total', String(report.reduce((s, r) => s + r.count, 0)), `${report.reduce((s, r) => s + r.nodes.length, 0)} nodes`, ''];
+  const all = [header, ...rows, total];
+  const widths = header.map((_, i) => Math.min(60, Math.max(...all.map((r) => r[i]!.length))));
+  const line = (r: string[]): string =>
+    r
+      .map((cell, i) => (i === 1 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
       .join('  ')
       .trimEnd();
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line), line(total)].join('\n');
