@@ -73,7 +73,7 @@ export const benchPngCommand = defineCommand({
       default: 200,
       help: 'encodes per encoder of the 122x122 grid (n=16); fewer for larger grids, as many pixels in all',
     },
-    model: { kind: 'string', default: 'dcgan-ema', help: 'the shipped generator (models/<name>.onnx) whose digits are encoded (dcgan-ema: the default model)' },
+    model: { kind: 'string', default: 'dcgan-x1', help: 'the shipped generator (models/<name>.onnx) whose digits are encoded (dcgan-x1: the default model)' },
     seed: { kind: 'int', min: 0, max: 4294967295, default: 7, help: 'seed of the latents' },
   },
   async run({ values }) {

@@ -52,7 +52,7 @@ export interface ModelManifest {
 }
 
 /** Which shipped model is served by default (server and static web demo), best first. */
-export const DEFAULT_PREFERENCE: readonly string[] = ['dcgan-ema', 'dcgan', 'dense-burn-in', 'dense'];
+export const DEFAULT_PREFERENCE: readonly string[] = ['dcgan-x1', 'dcgan', 'dense-burn-in', 'dense'];
 
 /** Shipped conditional models, the best measured first: the default for a request with a digit and no model. */
 export const CONDITIONAL_PREFERENCE: readonly string[] = ['cgan-aux2', 'cgan-aux', 'cgan', 'acgan'];

@@ -11,7 +11,7 @@ import { convertModelToOnnx, DEFAULT_OPSET, loadLayersModelFile, type Producer }
 /** The producer_name and producer_version of ganforge's ONNX files (the converter's default names itself). */
 export const GANFORGE_PRODUCER: Producer = { name: 'ganforge', version: '0.1.0' };
 
-/** Training config keys a manifest records. */
+/** Training config keys a manifest records: those that decide the exported weights. */
 const TRAINING_KEYS = [
   'model',
   'data',
@@ -29,6 +29,12 @@ const TRAINING_KEYS = [
   'auxWeight',
   'auxFakes',
   'initGenerator',
+  'dWarmup',
+  'emaDecay',
+  'augment',
+  'evalInterval',
+  'evalSamples',
+  'keepBest',
   'dataSource',
 ];
 
