@@ -1,5 +1,6 @@
 import { expected, UsageError } from '../shared/expected.ts';
 import type { Augmentation } from './gan/augment.ts';
+import type { LabelEmbeddingInit } from './gan/models.ts';
 import { CONDITIONAL_KINDS, type ModelKind } from './gan/models.ts';
 import type { BackendChoice } from './tfjs/backend.ts';
 
@@ -66,6 +67,8 @@ export interface TrainConfig {
    * D's steps and G's (empty = none).
    */
   augment: Augmentation[];
+  /** Conditional G: the initial digit embedding that multiplies z ('book': +-0.05; 'identity': 1 +- 0.05). */
+  labelEmbeddingInit: LabelEmbeddingInit;
 }
 
 /** The seed's defaults (GANs in Action ch. 3, as in the notebook). */
@@ -98,6 +101,7 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = {
   emaDecay: 0,
   engine: 'auto',
   augment: [],
+  labelEmbeddingInit: 'book',
 };
 
 /** Flags a resumed run may change; everything else is fixed by the run's saved config. */
@@ -121,6 +125,7 @@ export function resolveConfig(base: Readonly<TrainConfig>, overrides: Partial<Tr
     resetDiscriminatorAt: [...(overrides.resetDiscriminatorAt ?? base.resetDiscriminatorAt)],
     // Runs saved before augmentation existed have none.
     augment: [...(overrides.augment ?? base.augment ?? [])],
+    labelEmbeddingInit: overrides.labelEmbeddingInit ?? base.labelEmbeddingInit ?? 'book',
   };
   const late = config.resetDiscriminatorAt.filter((i) => i >= config.iterations);
   if (late.length > 0) throw expected(`values below --iterations (${config.iterations})`, '--reset-discriminator-at', late.join(', '));

@@ -93,6 +93,11 @@ export const TRAIN_FLAGS = {
     help: "DiffAugment: augmentations of every image D sees, real or fake, in both networks' steps (translation by up to 1/8 of the side, a cut-out square of half the side)",
     defaultLabel: 'none',
   }),
+  'label-embedding-init': flag('labelEmbeddingInit', {
+    kind: 'enum',
+    values: ['book', 'identity'],
+    help: "cgan, acgan: how G's digit embedding (which multiplies z) starts: book (+-0.05, Keras' default) or identity (1 +- 0.05)",
+  }),
   workers: flag('workers', {
     kind: 'string',
     pattern: { regex: /^(auto|[1-9]\d{0,2})$/, description: 'auto or an integer between 1 and 256' },

@@ -120,9 +120,12 @@ test('help lists every flag with its default', () => {
   assert.match(help, /--iterations\s+.*\[default: 20000\]/);
 });
 
-test('a run saved before --augment existed resumes with no augmentation; augment is not a resumable flag', () => {
-  const { augment: _, ...saved } = DEFAULT_CONFIG;
+test('a run saved before --augment and --label-embedding-init existed resumes with the old behaviour; neither is resumable', () => {
+  const { augment: _a, labelEmbeddingInit: _l, ...saved } = DEFAULT_CONFIG;
   assert.deepEqual(resolveConfig(saved as typeof DEFAULT_CONFIG, {}).augment, []);
   assert.deepEqual(resolveConfig(DEFAULT_CONFIG, { augment: ['cutout'] }).augment, ['cutout']);
   assert.ok(!RESUMABLE_KEYS.includes('augment'));
+  assert.equal(resolveConfig(saved as typeof DEFAULT_CONFIG, {}).labelEmbeddingInit, 'book');
+  assert.equal(resolveConfig(DEFAULT_CONFIG, parseTrainArgs(['--label-embedding-init', 'identity']).overrides).labelEmbeddingInit, 'identity');
+  assert.throws(() => parseTrainArgs(['--label-embedding-init', 'zero']), /Expected one of book, identity for --label-embedding-init but received 'zero'/);
 });

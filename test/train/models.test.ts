@@ -67,3 +67,31 @@ test('the training forward pass equals predict for dense and dcgan models', () =
     assert.ok(dDiff < 1e-6, `${kind} D ${dDiff}`);
   }
 });
+
+test("the conditional G's digit embedding starts at +-0.05 (the book) or at 1 +- 0.05 (identity), and only there", () => {
+  const options = { latentDim: 8, imageShape: [28, 28, 1] as const, seed: 3, width: 0.25 };
+  const embedding = (g: tf.LayersModel): Float32Array =>
+    g
+      .getLayer(g.layers.find((l) => l.getClassName() === 'Embedding')!.name)
+      .getWeights()[0]!
+      .dataSync() as Float32Array;
+  const book = buildGan('cgan', options);
+  const identity = buildGan('cgan', { ...options, labelEmbeddingInit: 'identity' });
+  const [b, i] = [embedding(book.generator), embedding(identity.generator)];
+  assert.equal(b.length, 10 * 8);
+  assert.ok(b.every((v) => Math.abs(v) <= 0.05) && b.some((v) => v < 0));
+  assert.ok(i.every((v) => Math.abs(v - 1) <= 0.05));
+  // The same draws shifted by 1: nothing else of G changes.
+  b.forEach((v, k) => assert.ok(Math.abs(i[k]! - (v + 1)) < 1e-6));
+  const rest = (g: tf.LayersModel): number[][] => g.weights.filter((w) => !w.name.includes('embedding')).map((w) => Array.from(w.read().dataSync()));
+  assert.deepEqual(rest(identity.generator), rest(book.generator));
+  // D keeps its own label map's initialiser.
+  assert.deepEqual(
+    book.discriminator.weights.map((w) => Array.from(w.read().dataSync())),
+    identity.discriminator.weights.map((w) => Array.from(w.read().dataSync())),
+  );
+  for (const gan of [book, identity]) {
+    gan.generator.dispose();
+    gan.discriminator.dispose();
+  }
+});

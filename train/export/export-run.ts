@@ -32,6 +32,7 @@ const TRAINING_KEYS = [
   'dWarmup',
   'emaDecay',
   'augment',
+  'labelEmbeddingInit',
   'evalInterval',
   'evalSamples',
   'keepBest',

@@ -76,6 +76,7 @@ export function buildOptions(config: TrainConfig, dataset: Dataset, seed: number
     seed,
     width: config.width,
     auxClassifier: config.model === 'cgan' && config.auxWeight > 0,
+    labelEmbeddingInit: config.labelEmbeddingInit,
   };
 }
 
