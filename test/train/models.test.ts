@@ -82,7 +82,7 @@ test("the conditional G's digit embedding starts at +-0.05 (the book) or at 1 +-
   assert.ok(b.every((v) => Math.abs(v) <= 0.05) && b.some((v) => v < 0));
   assert.ok(i.every((v) => Math.abs(v - 1) <= 0.05));
   // The same draws shifted by 1: nothing else of G changes.
-  b.forEach((v, k) => assert.ok(Math.abs(i[k]! - (v + 1)) < 1e-6));
+  for (const [k, v] of b.entries()) assert.ok(Math.abs(i[k]! - (v + 1)) < 1e-6);
   const rest = (g: tf.LayersModel): number[][] => g.weights.filter((w) => !w.name.includes('embedding')).map((w) => Array.from(w.read().dataSync()));
   assert.deepEqual(rest(identity.generator), rest(book.generator));
   // D keeps its own label map's initialiser.
