@@ -18,8 +18,8 @@ const models = new Map<string, { manifest: ModelManifest; session: ort.Inference
 
 before(async () => {
   ort.env.logLevel = 'fatal';
-  // dcgan-ema is the served default (clean black backgrounds: long runs); dense's outputs are noisier.
-  for (const name of ['dcgan-ema', 'dense']) {
+  // dcgan-x1 is the served default (clean black backgrounds: long runs); dense's outputs are noisier.
+  for (const name of ['dcgan-x1', 'dense']) {
     const manifest = JSON.parse(await readFile(join(MODELS_DIR, `${name}.json`), 'utf8')) as ModelManifest;
     models.set(name, { manifest, session: await ort.InferenceSession.create(join(MODELS_DIR, `${name}.onnx`), { intraOpNumThreads: 1 }) });
   }
@@ -159,7 +159,7 @@ test('the lean PNG has the same pixels as sharp for every grey level, flat image
 });
 
 test('the lean PNG is deterministic, in an ArrayBuffer of its own (a generator thread transfers it)', async () => {
-  const { pixels, height, width } = await digits('dcgan-ema', 5, 16);
+  const { pixels, height, width } = await digits('dcgan-x1', 5, 16);
   const grid = layoutGrid(pixels, 16, height, width, {});
   const a = encodeGrayPng(grid);
   const b = encodeGrayPng(layoutGrid(pixels, 16, height, width, {}));
@@ -199,7 +199,7 @@ test('renderGridPng: the lean PNG for unscaled grids up to the threshold, sharp 
   assert.equal(usesLeanPng({ width: 20, height: 20, data: new Uint8Array(0) }, { scale: 2 }), false);
   assert.equal(LEAN_PNG_MAX_PIXELS, 512 * 512);
   const hasPhys = (png: Buffer): boolean => chunks(png).some((c) => c.type === 'pHYs'); // sharp's PNGs have one, the lean ones not
-  const { pixels, height, width } = await digits('dcgan-ema', 3, 256);
+  const { pixels, height, width } = await digits('dcgan-x1', 3, 256);
   for (const [n, options, lean] of [
     [16, {}, true],
     [256, {}, true], // 482x482
