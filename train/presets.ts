@@ -82,13 +82,6 @@ export const PRESETS = {
     name: 'dcgan-x1',
     generator: 'best',
   },
-  'cgan-x1': {
-    summary:
-      "the conditional DCGAN at full width on the default engine (ort here) with Radford et al.'s Adam, an EMA of G, label smoothing, G's digit embedding starting at identity; 16,000 iterations, keeps the best EMA by worst digit",
-    train: { ...IMPROVED_DCGAN, model: 'cgan', iterations: 16000, evalSamples: 5000, keepBest: 'class-accuracy', labelEmbeddingInit: 'identity' },
-    name: 'cgan-x1',
-    generator: 'best',
-  },
   cgan: {
     summary: 'the conditional DCGAN at quarter width, batch 64, 16,000 iterations',
     train: { ...ONE_THREAD, model: 'cgan', width: 0.25, batchSize: 64, iterations: 16000, fakeMode: 'training', evalInterval: 2000 },

@@ -51,7 +51,7 @@ test('unknown and ill-typed flags are errors naming the flag and what was expect
     [['--reset-discriminator-at', '10,x'], /Expected integer >= 1 for --reset-discriminator-at but received 'x'/],
     [
       ['--preset', 'fast'],
-      /Expected one of dense, dense-burn-in, seed-burn-in, dcgan, dcgan-x1, cgan-x1, cgan, cgan-aux, cgan-aux2 for --preset but received 'fast'/,
+      /Expected one of dense, dense-burn-in, seed-burn-in, dcgan, dcgan-x1, cgan, cgan-aux, cgan-aux2 for --preset but received 'fast'/,
     ],
     [['--progress', 'fancy'], /Expected one of auto, bar, plain for --progress but received 'fancy'/],
     [['stray'], /Unexpected argument 'stray'/],
