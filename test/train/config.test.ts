@@ -49,10 +49,7 @@ test('unknown and ill-typed flags are errors naming the flag and what was expect
     [['--backend', 'metal'], /Expected one of auto, tensorflow-gpu, tensorflow, wasm, cpu for --backend but received 'metal'/],
     [['--seed=-1'], /Expected integer between 0 and 4294967295 for --seed but received '-1'/],
     [['--reset-discriminator-at', '10,x'], /Expected integer >= 1 for --reset-discriminator-at but received 'x'/],
-    [
-      ['--preset', 'fast'],
-      /Expected one of dense, dense-burn-in, seed-burn-in, dcgan, dcgan-x1, cgan, cgan-aux, cgan-aux2 for --preset but received 'fast'/,
-    ],
+    [['--preset', 'fast'], /Expected one of dense, dense-burn-in, seed-burn-in, dcgan, dcgan-x1, cgan, cgan-aux, cgan-aux2 for --preset but received 'fast'/],
     [['--progress', 'fancy'], /Expected one of auto, bar, plain for --progress but received 'fancy'/],
     [['stray'], /Unexpected argument 'stray'/],
     [['--iterations'], /argument missing/],
