@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { compareOutputs, type Difference, difference, type OutputDifference, TOLERANCE, withinTolerance } from './compare.ts';
 import { conversionBackend, convertFile } from './convert-file.ts';
-import { parseInputShapes, type GraphModelConversion } from './graph/convert-graph.ts';
+import { type GraphModelConversion, parseInputShapes, parseSampleValues } from './graph/convert-graph.ts';
 import { describeRange, expected } from './expected.ts';
 import { DEFAULT_OPSET, MAX_OPSET, MIN_OPSET } from './graph-builder.ts';
 import { DEFAULT_MAX_PARAMETERS } from './model-io.ts';
@@ -26,6 +26,11 @@ export const CONVERT_FLAGS = {
     placeholder: 'name=d1,d2,...',
     help: "graph models: fix an input's unknown sizes (-1 keeps one unknown; several inputs separated by ';')",
   },
+  'sample-value': {
+    kind: 'string',
+    placeholder: 'name=value',
+    help: "graph models: check with this input filled with one value instead of random ones (a ratio, a zero state; several separated by ';')",
+  },
 } as const satisfies Record<string, ConvertFlag>;
 
 /** The parsed values of {@link CONVERT_FLAGS}. */
@@ -37,6 +42,8 @@ export interface ConvertFlagValues {
   readonly samples: number;
   /** Graph models: `name=d1,d2,...[;name2=...]`. */
   readonly 'input-shape'?: string;
+  /** Graph models: `name=value[;name2=value]`. */
+  readonly 'sample-value'?: string;
 }
 
 /** The parsed command line: flag values and the two paths. */
@@ -81,6 +88,7 @@ export const convertCommand: ConvertCommand = {
   async run({ values, positionals }, _argv = [], log = console.log) {
     const [input, output] = positionals as [string, string];
     const inputShapes = values['input-shape'] === undefined ? undefined : parseInputShapes(values['input-shape']);
+    const sampleValues = values['sample-value'] === undefined ? undefined : parseSampleValues(values['sample-value']);
     if (values.samples > 0) await requireOnnxRuntime();
     await conversionBackend();
     const result = await convertFile(input, output, {
@@ -89,6 +97,7 @@ export const convertCommand: ConvertCommand = {
       maxParameters: values['max-parameters'],
       sampleBatch: values.samples,
       ...(inputShapes ? { inputShapes } : {}),
+      ...(sampleValues ? { sampleValues } : {}),
     });
     if (result.kind === 'graph-model') {
       await reportGraph(result, output, values, log);
@@ -126,7 +135,9 @@ function describeOutput(d: OutputDifference): string {
     return `${head}${d.mismatches === 0 ? 'exact' : `${d.mismatches} values differ - WARNING: integer outputs must be exact`}`;
   }
   const rel = d.relLarge > 0 ? `, relative above 1: ${d.relLarge.toExponential(1)}` : '';
-  return `${head}worst |difference| ${d.abs.toExponential(1)}${rel}${d.ok ? '' : ` - WARNING: outside the tolerance (${TOLERANCE.abs} absolute, ${TOLERANCE.rel} relative above 1)`}`;
+  // The output's scale: deep models on random inputs reach large values, where float32 rounding alone differs by more than the tolerance.
+  const scaled = d.largest > 1 ? `, ${(d.abs / d.largest).toExponential(1)} of the largest |value| ${d.largest.toExponential(1)}` : '';
+  return `${head}worst |difference| ${d.abs.toExponential(1)}${rel}${scaled}${d.ok ? '' : ` - WARNING: outside the tolerance (${TOLERANCE.abs} absolute, ${TOLERANCE.rel} relative above 1)`}`;
 }
 
 /** What the command prints for a graph model. */
@@ -146,6 +157,11 @@ async function reportGraph(result: GraphModelConversion, output: string, values:
       `checked against tfjs executeAsync on random inputs (${fed}): ${rows.every((r) => r.ok) ? 'every output within the tolerance' : 'WARNING: some outputs differ'}`,
     );
     for (const row of rows) log(describeOutput(row));
+    if (!rows.every((r) => r.ok) && rows.every((r) => !r.problem && r.mismatches === 0)) {
+      log(
+        "note: on random inputs float32 rounding alone can move a deep model's outputs this much (for the README's Real models, tfjs against itself on inputs changed by one rounding differs as much): differences near 1e-6 of an output's largest value are rounding, not conversion errors",
+      );
+    }
     if (result.fp32Onnx) {
       const half = compareOutputs(fp32, await runOnnxGraph(result.onnx, result.sample.inputs));
       const worst = half.filter((r) => r.dtype === 'float32').reduce((m, r) => Math.max(m, r.abs), 0);
@@ -192,6 +208,7 @@ export function parseConvertArgs(argv: readonly string[]): ParsedConvertArgs {
     'max-parameters': int('max-parameters'),
     samples: int('samples'),
     ...(typeof parsed.values['input-shape'] === 'string' ? { 'input-shape': parsed.values['input-shape'] } : {}),
+    ...(typeof parsed.values['sample-value'] === 'string' ? { 'sample-value': parsed.values['sample-value'] } : {}),
   };
   const paths = parsed.positionals;
   if (paths.length !== 2) throw expected('2 arguments', '<model.json> <out.onnx>', paths.length ? paths.join(' ') : undefined);

@@ -59,6 +59,8 @@ export interface OutputDifference {
   readonly abs: number;
   readonly absSmall: number;
   readonly relLarge: number;
+  /** Float outputs: the largest |reference value| (the output's scale; 0 for integers). */
+  readonly largest: number;
   /** Integer and bool outputs: how many values differ (they must all be equal). */
   readonly mismatches: number;
   /** Whether the output is within the tolerance (integers: exactly equal; dtypes and shapes must match). */
@@ -85,6 +87,7 @@ export function compareOutputs(reference: GraphTensors, candidate: GraphTensors)
         abs: Number.POSITIVE_INFINITY,
         absSmall: Number.POSITIVE_INFINITY,
         relLarge: Number.POSITIVE_INFINITY,
+        largest: 0,
         mismatches: ref.data.length || 1,
         ok: false,
       };
@@ -92,9 +95,11 @@ export function compareOutputs(reference: GraphTensors, candidate: GraphTensors)
     if (ref.dtype !== 'float32') {
       let mismatches = 0;
       for (let i = 0; i < ref.data.length; i++) if (Number(ref.data[i]) !== Number(got.data[i])) mismatches++;
-      return { name, dtype: ref.dtype, shape: ref.shape, abs: 0, absSmall: 0, relLarge: 0, mismatches, ok: mismatches === 0 };
+      return { name, dtype: ref.dtype, shape: ref.shape, abs: 0, absSmall: 0, relLarge: 0, largest: 0, mismatches, ok: mismatches === 0 };
     }
     const d = difference({ [name]: ref as TensorData }, { [name]: got as TensorData });
-    return { name, dtype: ref.dtype, shape: ref.shape, abs: d.abs, absSmall: d.absSmall, relLarge: d.relLarge, mismatches: 0, ok: withinTolerance(d) };
+    let largest = 0;
+    for (const v of ref.data as Float32Array) if (Math.abs(v) > largest) largest = Math.abs(v);
+    return { name, dtype: ref.dtype, shape: ref.shape, abs: d.abs, absSmall: d.absSmall, relLarge: d.relLarge, largest, mismatches: 0, ok: withinTolerance(d) };
   });
 }

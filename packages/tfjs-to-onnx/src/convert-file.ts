@@ -5,8 +5,8 @@ import { expected } from './expected.ts';
 import { type ConvertGraphModelOptions, convertGraphModel, type GraphModelConversion } from './graph/convert-graph.ts';
 import { modelKindOfFile } from './model-io.ts';
 
-/** Options for {@link convertFile}: those of both kinds of model (`inputShapes` is for graph models). */
-export interface ConvertFileOptions extends ConvertLayersModelOptions, Pick<ConvertGraphModelOptions, 'inputShapes'> {}
+/** Options for {@link convertFile}: those of both kinds of model (`inputShapes` and `sampleValues` are for graph models). */
+export interface ConvertFileOptions extends ConvertLayersModelOptions, Pick<ConvertGraphModelOptions, 'inputShapes' | 'sampleValues'> {}
 
 /** What {@link convertFile} returns, by the kind of model the file held. */
 export type ModelConversion = LayersModelConversion | GraphModelConversion;
@@ -23,6 +23,9 @@ export async function convertFile(modelJson: string, out: string, options: Conve
   } else {
     if (options.inputShapes && Object.keys(options.inputShapes).length) {
       throw expected('a graph model (layers models keep the shapes of their input layers)', 'inputShapes / --input-shape', `${modelJson} (a layers model)`);
+    }
+    if (options.sampleValues && Object.keys(options.sampleValues).length) {
+      throw expected('a graph model (layers models are checked on random inputs)', 'sampleValues / --sample-value', `${modelJson} (a layers model)`);
     }
     result = await convertLayersModel(modelJson, options);
   }

@@ -15,6 +15,7 @@ export {
   type GraphOpReport,
   type GraphSample,
   parseInputShapes,
+  parseSampleValues,
 } from './graph/convert-graph.ts';
 export { REFUSED_OPS } from './graph/refused.ts';
 export { OP_CONVERTERS as GRAPH_OP_CONVERTERS } from './graph/ops/index.ts';

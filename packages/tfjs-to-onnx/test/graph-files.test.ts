@@ -10,7 +10,7 @@ import { ModelProtoSchema } from 'onnx-buf';
 import { convertCommand, parseConvertArgs } from '../src/command.ts';
 import { compareOutputs } from '../src/compare.ts';
 import { convertFile } from '../src/convert-file.ts';
-import { convertGraphModel, parseInputShapes } from '../src/graph/convert-graph.ts';
+import { convertGraphModel, parseInputShapes, parseSampleValues } from '../src/graph/convert-graph.ts';
 import { float16Bits } from '../src/graph-builder.ts';
 import { modelKindOf } from '../src/model-io.ts';
 import { runOnnxGraph } from '../src/onnxruntime.ts';
@@ -177,6 +177,30 @@ test('every weight group and shard (in subfolders), quantized uint8/uint16 (int3
     'group2-shard1of1': group2,
   });
   await matches('groups, shards, quantized and string weights', path, { x: [3, 4] });
+});
+
+test('--sample-value fills an input of the check with one value (a resize ratio, a zero state), names checked', async () => {
+  const b = new GraphBuilder();
+  const x = b.input('image', [1, 8, 8, 3]);
+  const ratio = b.input('ratio', []);
+  // A resize by a ratio read from an input: random normals would ask tfjs for negative sizes.
+  const size = b.op('Cast', [b.op('Mul', [b.const([8, 8], [2]), ratio])], { DstT: attr.type('DT_INT32') });
+  b.output('resized', b.op('ResizeBilinear', [x, size], { align_corners: attr.b(false), half_pixel_centers: attr.b(true) }));
+  const path = await b.save();
+  const c = await convertGraphModel(path, { sampleBatch: 1, sampleValues: parseSampleValues('ratio=0.5') });
+  assert.deepEqual(Array.from(c.sample!.inputs.ratio!.data), [0.5]);
+  assert.deepEqual(c.sample!.outputs.resized!.shape, [1, 4, 4, 3]);
+  const rows = compareOutputs(c.sample!.outputs, await runOnnxGraph(c.onnx, c.sample!.inputs));
+  assert.ok(
+    rows.every((r) => r.ok),
+    JSON.stringify(rows),
+  );
+  await assert.rejects(
+    convertGraphModel(path, { sampleBatch: 1, sampleValues: { scale: 1 } }),
+    /Expected one of the model's inputs \(image, ratio\) for --sample-value but received 'scale'/,
+  );
+  assert.throws(() => parseSampleValues('ratio=half'), /Expected name=number \(several separated by ;\) for --sample-value but received 'ratio=half'/);
+  assert.deepEqual(parseSampleValues('a=0.5; b=-2'), { a: 0.5, b: -2 });
 });
 
 test('--input-shape fixes unknown sizes (names checked, known sizes kept), userDefinedMetadata.signature wins, PlaceholderWithDefault runs its default', async () => {

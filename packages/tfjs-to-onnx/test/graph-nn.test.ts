@@ -215,3 +215,24 @@ test('DepthToSpace, SpaceToBatchND and BatchToSpaceND (the atrous convolution pa
   );
   await checkGraph('convolutions', 'space/batch/depth', b, { x: [2, 6, 6, 8] });
 });
+
+test('SpaceToBatchND and BatchToSpaceND with paddings and crops computed when the model runs (a dilated convolution on an input of unknown size)', async () => {
+  const b = new GraphBuilder();
+  const x = b.input('x', [-1, -1, -1, 3]);
+  const i32 = (v: number[], shape = [v.length]): string => b.const(v, shape, 'int32');
+  const masks = { begin_mask: attr.i(0), end_mask: attr.i(0), ellipsis_mask: attr.i(0), new_axis_mask: attr.i(0), shrink_axis_mask: attr.i(1) };
+  const shape = b.op('Shape', [x], { out_type: attr.type('DT_INT32') });
+  // What TensorFlow's required_space_to_batch_paddings computes: pad each size up to a multiple of the block (2).
+  const pad = (axis: number): string => {
+    const size = b.op('StridedSlice', [shape, i32([axis]), i32([axis + 1]), i32([1])], masks);
+    return b.op('FloorMod', [b.op('Neg', [size]), i32([2], [])]);
+  };
+  const zero = i32([0], []);
+  const row = (p: string): string => b.op('Pack', [zero, p], { N: attr.i(2), axis: attr.i(0) });
+  const paddings = b.op('Pack', [row(pad(1)), row(pad(2))], { N: attr.i(2), axis: attr.i(0) });
+  const s2b = b.op('SpaceToBatchND', [x, i32([2, 2]), paddings]);
+  const c = b.op('Conv2D', [s2b, b.random([3, 3, 3, 4], 23)], conv([1, 1, 1, 1], 'SAME'));
+  b.output('dilated', b.op('BatchToSpaceND', [c, i32([2, 2]), paddings]));
+  b.output('batched', s2b);
+  for (const sizes of [{ x: [1, 5, 6, 3] }, { x: [2, 4, 7, 3] }]) await checkGraph('convolutions', `dynamic space/batch ${sizes.x}`, b, sizes);
+});

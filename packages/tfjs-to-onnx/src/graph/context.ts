@@ -54,6 +54,8 @@ export class RefusedError extends Error {
 export interface FunctionCaller {
   /** A function applied to values, converted into `ctx`'s graph; its outputs. */
   call(ctx: GraphContext, name: string, args: Value[]): Promise<Value[]>;
+  /** For each argument of a function, whether it returns that argument unchanged at the same position. */
+  passedThrough(name: string): boolean[];
 }
 
 /**

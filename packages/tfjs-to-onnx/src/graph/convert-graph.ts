@@ -7,6 +7,7 @@ import { mergeDuplicateTransposes, nameOutputs, optimise } from '../optimize.ts'
 import { Prng } from '../prng.ts';
 import type { GraphTensorData, GraphTensors } from '../tensor-data.ts';
 import { GraphContext, onnxType, RefusedError } from './context.ts';
+import { functionalizeControlFlow } from './functionalize.ts';
 import { dtypeName, parseGraphDef, parseShape, type SignatureJson, type TfGraph, tfjsDtype } from './graph-def.ts';
 import { executeQuietly, needed, Runner, topologicalOrder } from './runner.ts';
 import { type ConstValue, count, type Dim, type Value } from './value.ts';
@@ -33,6 +34,11 @@ export interface ConvertGraphModelOptions extends LoadOptions {
   readonly sampleBatch?: number;
   /** Seed of the sample inputs. Default 1. */
   readonly sampleSeed?: number;
+  /**
+   * Sample inputs filled with one value instead of random ones, by input name: for inputs whose values
+   * the model needs in a range (a resize ratio, a recurrent state that starts at 0).
+   */
+  readonly sampleValues?: Readonly<Record<string, number>>;
 }
 
 /** A graph input or output of the converted model: its dims are sizes or names of unknown sizes. */
@@ -201,6 +207,26 @@ export function parseInputShapes(text: string, parameter = '--input-shape'): Rec
   return out;
 }
 
+/** Parses `--sample-value` text: `name=value`, several separated by ';'. */
+export function parseSampleValues(text: string, parameter = '--sample-value'): Record<string, number> {
+  const out: Record<string, number> = {};
+  const entries = text
+    .split(';')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const form = 'name=number (several separated by ;)';
+  if (entries.length === 0) throw expected(form, parameter, text);
+  for (const entry of entries) {
+    const eq = entry.lastIndexOf('=');
+    const name = eq > 0 ? entry.slice(0, eq).trim() : '';
+    const raw = eq > 0 ? entry.slice(eq + 1).trim() : '';
+    const value = raw === '' ? Number.NaN : Number(raw);
+    if (!name || !Number.isFinite(value)) throw expected(form, parameter, entry);
+    out[name] = value;
+  }
+  return out;
+}
+
 /** Seeded values for an input: normals for floats, ids in [0, 10) for ints ([0, 256) for uint8 images), coin flips for bools. */
 function sampleInput(prng: Prng, dtype: 'float32' | 'int32' | 'bool', shape: number[], uint8: boolean): GraphTensorData {
   const n = count(shape);
@@ -225,12 +251,20 @@ async function sampleOf(
   uint8: Set<string>,
   batch: number,
   seed: number,
+  fills: Readonly<Record<string, number>>,
 ): Promise<GraphSample> {
   const prng = new Prng(seed);
   const feeds: GraphTensors = {};
   for (const spec of inputs) {
     const shape = spec.shape.map((d, i) => (typeof d === 'number' ? d : i === 0 ? batch : 32));
-    feeds[spec.name] = sampleInput(prng, spec.dtype, shape, uint8.has(spec.name));
+    const fill = fills[spec.name];
+    if (fill === undefined) feeds[spec.name] = sampleInput(prng, spec.dtype, shape, uint8.has(spec.name));
+    else {
+      const n = count(shape);
+      const data = spec.dtype === 'float32' ? new Float32Array(n) : spec.dtype === 'int32' ? new Int32Array(n) : new Uint8Array(n);
+      data.fill(spec.dtype === 'bool' ? Number(fill !== 0) : fill);
+      feeds[spec.name] = { dtype: spec.dtype, shape, data };
+    }
   }
   const model = await tf.loadGraphModel(tf.io.fromMemory(artifacts));
   const tensors: Record<string, tf.Tensor> = {};
@@ -283,12 +317,24 @@ export async function convertGraphModel(source: string | tf.io.ModelArtifacts, o
   if (metadata?.structuredOutputKeys)
     notes.push(`tfjs' predict() names the outputs ${metadata.structuredOutputKeys.join(', ')}; the ONNX outputs keep the signature's names`);
   const inputNodes = new Set(io.inputs.map((i) => i.node));
+  const tf1 = functionalizeControlFlow(
+    graph,
+    io.outputs.map((o) => o.node),
+    inputNodes,
+  );
+  if (tf1.loops || tf1.conds) {
+    const what = [tf1.loops ? `${tf1.loops} while loop${tf1.loops > 1 ? 's' : ''}` : '', tf1.conds ? `${tf1.conds} conditional${tf1.conds > 1 ? 's' : ''}` : '']
+      .filter(Boolean)
+      .join(' and ');
+    notes.push(`TF1 control flow: ${what} restructured into StatelessWhile/StatelessIf (ONNX Loop/If)`);
+  }
   const runner = new Runner(graph, new Set(((artifacts.weightSpecs ?? []) as WeightEntry[]).map((w) => w.name)), where);
   const roots = io.outputs.map((o) => o.node);
   const neededSet = needed(graph.nodes, roots, inputNodes);
 
   // Every op is checked before anything is built (in the functions control flow calls too): all refusals at once, by op.
   const problems = new Map<string, { why: string; nodes: string[] }>();
+  if (tf1.refusal) problems.set(tf1.refusal.op, { why: tf1.refusal.why, nodes: [tf1.refusal.node] });
   runner.check(graph.nodes, roots, inputNodes, problems);
   if (problems.size) {
     const lines = [...problems]
@@ -343,6 +389,12 @@ export async function convertGraphModel(source: string | tf.io.ModelArtifacts, o
     inputSpecs.push({ name, dtype, shape: dims ?? [] });
     const v: Value = { dtype, shape: dims, name };
     values.set(inp.node, [v]);
+  }
+  const fills: Record<string, number> = {};
+  for (const [key, value] of Object.entries(options.sampleValues ?? {})) {
+    const inp = io.inputs.find((i) => i.name === key || i.node === key);
+    if (!inp) throw expected(`one of the model's inputs (${io.inputs.map((i) => i.name).join(', ')})`, '--sample-value', key);
+    fills[inp.name] = value;
   }
   const unknownShapes = Object.keys(shapes).filter((k) => !usedShapes.has(k));
   if (unknownShapes.length) throw expected(`one of the model's inputs (${io.inputs.map((i) => i.name).join(', ')})`, '--input-shape', unknownShapes.join(', '));
@@ -427,7 +479,9 @@ export async function convertGraphModel(source: string | tf.io.ModelArtifacts, o
   const onnx = serialiseModel(g, { graphName, metadata: options.metadata, fp16: options.fp16, producer });
   const fp32Onnx = options.fp16 ? serialiseModel(g, { graphName, metadata: options.metadata, producer }) : undefined;
   const parameters = ((artifacts.weightSpecs ?? []) as WeightEntry[]).reduce((s, w) => s + count(w.shape), 0);
-  const sample = options.sampleBatch ? await sampleOf(artifacts, inputSpecs, outputSpecs, uint8, options.sampleBatch, options.sampleSeed ?? 1) : undefined;
+  const sample = options.sampleBatch
+    ? await sampleOf(artifacts, inputSpecs, outputSpecs, uint8, options.sampleBatch, options.sampleSeed ?? 1, fills)
+    : undefined;
   return {
     kind: 'graph-model',
     onnx,

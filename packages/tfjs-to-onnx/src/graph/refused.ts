@@ -5,8 +5,7 @@
  */
 
 const TF1_CONTROL_FLOW =
-  'TF1 control flow (Switch/Merge/Enter/Exit/NextIteration/LoopCond frames) is not converted: export the model from TensorFlow 2 (tf.function), or from a graph without tf.cond/tf.while_loop';
-const TENSOR_ARRAY = 'TF1 TensorArrays only live inside TF1 while-loop frames, which are not converted';
+  'TF1 control flow left where it could not be restructured into If/Loop (inside a TF2 library function, or in a structure TensorFlow does not build)';
 const COMPLEX = 'complex64 tensors: ONNX has no complex element type';
 const SPECTRAL = 'it needs complex64 tensors, which ONNX lacks (ONNX DFT keeps real and imaginary parts in a trailing axis tfjs does not)';
 const RANDOM =
@@ -24,15 +23,6 @@ export const REFUSED_OPS: Readonly<Record<string, string>> = {
   Enter: TF1_CONTROL_FLOW,
   Exit: TF1_CONTROL_FLOW,
   NextIteration: TF1_CONTROL_FLOW,
-  TensorArrayV3: TENSOR_ARRAY,
-  TensorArrayWriteV3: TENSOR_ARRAY,
-  TensorArrayReadV3: TENSOR_ARRAY,
-  TensorArrayGatherV3: TENSOR_ARRAY,
-  TensorArrayScatterV3: TENSOR_ARRAY,
-  TensorArrayConcatV3: TENSOR_ARRAY,
-  TensorArraySplitV3: TENSOR_ARRAY,
-  TensorArraySizeV3: TENSOR_ARRAY,
-  TensorArrayCloseV3: TENSOR_ARRAY,
   Complex: COMPLEX,
   ComplexAbs: COMPLEX,
   Real: COMPLEX,

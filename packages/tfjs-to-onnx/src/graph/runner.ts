@@ -27,6 +27,15 @@ const NO_FOLD = new Set([
   'StatelessIf',
   'While',
   'StatelessWhile',
+  'TensorArrayV3',
+  'TensorArrayWriteV3',
+  'TensorArrayReadV3',
+  'TensorArrayGatherV3',
+  'TensorArrayScatterV3',
+  'TensorArrayConcatV3',
+  'TensorArraySplitV3',
+  'TensorArraySizeV3',
+  'TensorArrayCloseV3',
 ]);
 
 /** Ops besides the TensorList ones that pass TensorLists along. */
@@ -298,7 +307,7 @@ export class Runner implements RunStats {
             );
           return v;
         });
-        if (inputs.some((v) => v.list) && !LIST_READERS.has(node.op) && !node.op.startsWith('TensorList')) {
+        if (inputs.some((v) => v.list) && !LIST_READERS.has(node.op) && !node.op.startsWith('TensorList') && !node.op.startsWith('TensorArray')) {
           throw ctx.refuse('it reads a TensorList, which only TensorList ops and control flow take');
         }
         let outs: Value[] | null = null;
@@ -316,6 +325,22 @@ export class Runner implements RunStats {
     }
     ctx.node = previousNode;
     ctx.g.layer = previousLayer;
+  }
+
+  /** For each argument of a function, whether output i is argument i itself (through Identity nodes). */
+  passedThrough(name: string): boolean[] {
+    const fn = this.graph.functions.get(name);
+    if (!fn) return [];
+    return fn.inputs.map((arg, i) => {
+      let ref = fn.outputs[i]?.tensor;
+      for (let hops = 0; ref && hops < 1000; hops++) {
+        if (ref.node === arg.name) return true;
+        const n = fn.nodes.get(ref.node);
+        if (!n || !['Identity', 'Snapshot', 'StopGradient'].includes(n.op) || outputIndex(ref, n) !== 0) return false;
+        ref = n.inputs[0];
+      }
+      return false;
+    });
   }
 
   /** Converts a library function applied to values, in `ctx`'s graph (the main graph inlines it; a subgraph holds it). */

@@ -29,6 +29,19 @@ export interface Value {
   readonly elems?: readonly Dim[];
   /** A TensorList (TF2 loop state): its items stacked along a new first axis; dtype and shape are the stack's. */
   readonly list?: boolean;
+  /** A TensorList made with an unknown element shape: its zeros are made once an item shows the shape. */
+  readonly pending?: PendingList;
+}
+
+/** The making of a TensorList whose element shape was unknown (-1) where it was reserved. */
+export interface PendingList {
+  readonly dtype: Dtype;
+  /** How many items (TensorListReserve's num_elements; 0 for EmptyTensorList). */
+  readonly count: Value | number;
+  /** The item shape, once an item written to the list (inside a loop body) showed it. */
+  learned?: number[];
+  /** The item rank, when an item written to the list showed only that: the list then starts as [count, 1, ..., 1] and grows to the items' shape. */
+  learnedRank?: number;
 }
 
 /** A Value with its values known. */

@@ -1,7 +1,7 @@
 import { DataType, int } from '../../graph-builder.ts';
 import { type GraphContext, onnxType } from '../context.ts';
 import type { TfNode } from '../graph-def.ts';
-import { type Dim, type Dtype, isConst, numbers, type Value } from '../value.ts';
+import { type Dim, type Dtype, isConst, numbers, type PendingList, type Value } from '../value.ts';
 import { input, type OpConverter } from './common.ts';
 import { attrDtype } from './math.ts';
 
@@ -107,11 +107,15 @@ const whileOp: OpConverter = async (ctx, node, inputs) => {
   const condIn = body.g.name('cond_in');
   body.g.input({ name: iter, dataType: DataType.INT64, dims: [] });
   body.g.input({ name: condIn, dataType: DataType.BOOL, dims: [] });
+  // Loop invariants (variables the body returns unchanged) are read from the outer scope inside the
+  // body, so constants stay known there (shapes, axes); ONNX Loop still carries them through.
+  const invariant = r.passedThrough(bodyName);
   const carried: Value[] = inputs.map((a, i) => {
     if (a.dtype === 'string') throw ctx.refuse('a string loop variable');
     const name = body.g.name(`loop_var${i}`);
     body.g.input({ name, dataType: onnxType(a.dtype) });
-    return { dtype: a.dtype, shape: shapes[i]!, name, ...(a.list ? { list: true } : {}) };
+    if (invariant[i]) return a;
+    return { dtype: a.dtype, shape: shapes[i]!, name, ...(a.list ? { list: true } : {}), ...(a.pending ? { pending: a.pending } : {}) };
   });
   const outs = await r.call(body, bodyName, carried);
   if (outs.length !== inputs.length) throw ctx.refuse(`its body '${bodyName}' returns ${outs.length} values for ${inputs.length} loop variables`);
@@ -122,25 +126,90 @@ const whileOp: OpConverter = async (ctx, node, inputs) => {
     if (Boolean(o.list) !== Boolean(inputs[i]!.list)) throw ctx.refuse(`loop variable ${i} is a TensorList on one side of the body only`);
     subgraphOutput(body, o, inputs[i]!.dtype);
   });
-  const loopInputs = ['', conditionScalar(ctx, first), ...inputs.map((a) => ctx.ref(a))];
-  return ctx.emitN(
+  // Lists reserved with an unknown element shape get their zeros now that the body showed their items.
+  const initial = inputs.map((a) => (a.pending && a.name === undefined ? materialise(ctx, a, null, 'a loop variable') : a));
+  const loopInputs = ['', conditionScalar(ctx, first), ...initial.map((a) => ctx.ref(a))];
+  const results = ctx.emitN(
     'Loop',
     loopInputs,
     { body: { graph: body.g } },
-    inputs.map((a, i) => ({ dtype: a.dtype, shape: shapes[i]!, ...(a.list ? { list: true } : {}) })),
+    initial.map((a, i) => {
+      const p = inputs[i]!.pending;
+      // A list that grows to its items' shape in the first iteration: only its length is known.
+      const shape = !p ? shapes[i]! : p.learned ? a.shape : a.shape ? [a.shape[0]!, ...a.shape.slice(1).map(() => null)] : null;
+      return { dtype: a.dtype, shape, ...(a.list ? { list: true } : {}) };
+    }),
   );
+  return results.map((v, i) => (invariant[i] ? inputs[i]! : v));
 };
 
 /** A TensorList's element dtype (element_dtype). */
 const elementDtype = (ctx: GraphContext, node: TfNode): Dtype => attrDtype(ctx, node.dtypeRaw('element_dtype'), 'element_dtype');
 
-/** An element shape input as known sizes, or a refusal (a dense list needs them to make its zeros). */
-function elementShape(ctx: GraphContext, v: Value, what: string): number[] {
-  const dims = isConst(v) ? numbers(v) : null;
-  if (!dims || (v.shape && v.shape.length === 0) || dims.some((d) => d < 0)) {
-    throw ctx.refuse(`the element shape of its TensorList must be fully known when converting (${what}); fix the model's input shapes with --input-shape`);
-  }
+/** An element shape input as known sizes, or null (-1 or a -1 size: unknown). */
+function knownElementShape(v: Value | undefined): number[] | null {
+  const dims = v && isConst(v) ? numbers(v) : null;
+  if (!dims || (v!.shape && v!.shape.length === 0) || dims.some((d) => d < 0)) return null;
   return dims;
+}
+
+const unknownElementShape = (ctx: GraphContext, what: string) =>
+  ctx.refuse(
+    `the element shape of its TensorList must be known when converting (${what}: from its element_shape or from an item written to it); fix the model's input shapes with --input-shape`,
+  );
+
+/**
+ * A list made by TensorListReserve or EmptyTensorList: dense zeros when the element shape is known,
+ * else a pending list whose zeros are made once the shape is known (an item written to it, or the
+ * element_shape of an op reading it, as TensorFlow fills in an unknown element shape).
+ */
+function newList(ctx: GraphContext, dtype: Dtype, count: Value | number, shape: Value): Value {
+  const elem = knownElementShape(shape);
+  if (elem) return zerosList(ctx, dtype, count, elem);
+  const pending: PendingList = { dtype, count };
+  return { dtype, shape: null, list: true, pending };
+}
+
+/**
+ * A pending list's zeros, its item shape from `hint`, from what a loop body wrote to it, or read when the
+ * model runs from `items` (a tensor whose shape after its first `skip` axes is the item shape).
+ */
+function materialise(ctx: GraphContext, l: Value, hint: Dim[] | null | undefined, what: string, items?: { value: Value; skip: number }): Value {
+  const p = l.pending;
+  if (!p || l.name !== undefined) return l;
+  const shape = hint?.every((d) => typeof d === 'number' && d >= 0) ? (hint as number[]) : p.learned;
+  if (shape) return zerosList(ctx, p.dtype, p.count, shape);
+  if (!items?.value.shape && p.learnedRank !== undefined) return zerosList(ctx, p.dtype, p.count, new Array<number>(p.learnedRank).fill(1));
+  if (!items?.value.shape) throw unknownElementShape(ctx, what);
+  const n = p.count;
+  const count = typeof n === 'number' ? ctx.g.int64Const([n]) : ctx.g.op('Reshape', [ctx.int64(n), ctx.g.int64Const([1])]);
+  const rest = ctx.shapeParts(ctx.logical(items.value)).slice(items.skip);
+  const dims = ctx.g.op('Concat', [count, ctx.vector(rest)], { axis: int(0) }, 'list_shape');
+  const known = (items.value.shape ?? []).slice(items.skip);
+  return {
+    ...ctx.emit('Expand', [ctx.ref(ctx.scalar(0, p.dtype)), dims], {}, { dtype: p.dtype, shape: [typeof n === 'number' ? n : null, ...known] }),
+    list: true,
+  };
+}
+
+/** Records the item shape (or only its rank) a write into a pending list (a loop variable) shows. */
+function learn(l: Value, item: Value): void {
+  const p = l.pending;
+  if (!p || p.learned || !item.shape) return;
+  if (item.shape.every((d) => typeof d === 'number')) p.learned = item.shape as number[];
+  else p.learnedRank ??= item.shape.length;
+}
+
+/**
+ * A loop-carried list whose item shape is only known when the model runs: it enters the loop as
+ * [count, 1, ..., 1] zeros and is broadcast to [count, ...item shape] by each write (a no-op once grown),
+ * so it takes the items' shape in the first iteration.
+ */
+function grown(ctx: GraphContext, l: Value, item: Value): Value {
+  const p = l.pending;
+  if (!p || l.name === undefined || p.learned || p.learnedRank === undefined) return l;
+  const dims = ctx.g.op('Concat', [ctx.dimTensor(l, 0), ctx.shapeTensor(ctx.logical(item))], { axis: int(0) }, 'list_shape');
+  return { ...ctx.emit('Expand', [ctx.ref(l), dims], {}, { dtype: l.dtype, shape: null }), list: true };
 }
 
 /** A list of `count` zero items of a shape. */
@@ -151,12 +220,15 @@ function zerosList(ctx: GraphContext, dtype: Dtype, count: Value | number, elem:
   return { ...ctx.emit('Expand', [ctx.ref(ctx.scalar(0, dtype)), shape], {}, { dtype, shape: [typeof n === 'number' ? n : null, ...elem] }), list: true };
 }
 
-/** A list input, or a refusal. */
-function listInput(ctx: GraphContext, inputs: Value[], i: number): Value {
+/** A list input (a pending list made with the item shape `hint`, or that of `items`), or a refusal. */
+function listInput(ctx: GraphContext, inputs: Value[], i: number, hint?: Dim[] | null, items?: { value: Value; skip: number }): Value {
   const l = input(ctx, inputs, i, 'input_handle');
   if (!l.list) throw ctx.refuse('its list input is not a TensorList this converter made');
-  return ctx.logical(l);
+  return ctx.logical(materialise(ctx, l, hint, ctx.node?.op ?? 'TensorList', items));
 }
+
+/** The element_shape input of a list op as a hint for a pending list. */
+const shapeHint = (inputs: Value[], i: number): number[] | null => knownElementShape(inputs[i]);
 
 const asList = (v: Value): Value => ({ ...v, list: true, elems: undefined });
 const asTensor = (v: Value): Value => {
@@ -175,19 +247,17 @@ export const CONTROL_OPS: Record<string, OpConverter> = {
   StatelessWhile: whileOp,
   While: whileOp,
   TensorListReserve: (ctx, node, inputs) => [
-    zerosList(
-      ctx,
-      elementDtype(ctx, node),
-      input(ctx, inputs, 1, 'num_elements'),
-      elementShape(ctx, input(ctx, inputs, 0, 'element_shape'), 'TensorListReserve'),
-    ),
+    newList(ctx, elementDtype(ctx, node), input(ctx, inputs, 1, 'num_elements'), input(ctx, inputs, 0, 'element_shape')),
   ],
-  EmptyTensorList: (ctx, node, inputs) => [
-    zerosList(ctx, elementDtype(ctx, node), 0, elementShape(ctx, input(ctx, inputs, 0, 'element_shape'), 'EmptyTensorList')),
-  ],
+  EmptyTensorList: (ctx, node, inputs) => [newList(ctx, elementDtype(ctx, node), 0, input(ctx, inputs, 0, 'element_shape'))],
   TensorListFromTensor: (ctx, _node, inputs) => [asList(ctx.logical(input(ctx, inputs, 0, 'tensor')))],
-  TensorListStack: (ctx, _node, inputs) => [asTensor(listInput(ctx, inputs, 0))],
+  TensorListStack: (ctx, _node, inputs) => [asTensor(listInput(ctx, inputs, 0, shapeHint(inputs, 1)))],
   TensorListLength: (ctx, _node, inputs) => {
+    const pending = inputs[0]?.pending;
+    if (pending && inputs[0]!.name === undefined) {
+      const n = pending.count;
+      return [typeof n === 'number' ? ctx.constant('int32', [n], []) : ctx.cast(n, 'int32')];
+    }
     const l = listInput(ctx, inputs, 0);
     const n = l.shape?.[0];
     if (typeof n === 'number') return [ctx.constant('int32', [n], [])];
@@ -195,12 +265,14 @@ export const CONTROL_OPS: Record<string, OpConverter> = {
     return [ctx.emit('Cast', [len], { to: int(DataType.INT32) }, { dtype: 'int32', shape: [] })];
   },
   TensorListGetItem: (ctx, _node, inputs) => {
-    const l = listInput(ctx, inputs, 0);
+    const l = listInput(ctx, inputs, 0, shapeHint(inputs, 2));
     return [ctx.emit('Gather', [ctx.ref(l), index64(ctx, input(ctx, inputs, 1, 'index'), [])], { axis: int(0) }, { dtype: l.dtype, shape: itemShape(l) })];
   },
   TensorListSetItem: (ctx, _node, inputs) => {
-    const l = listInput(ctx, inputs, 0);
-    const item = ctx.cast(input(ctx, inputs, 2, 'item'), l.dtype);
+    const raw = input(ctx, inputs, 2, 'item');
+    learn(input(ctx, inputs, 0, 'input_handle'), raw);
+    const l = grown(ctx, listInput(ctx, inputs, 0, raw.shape, { value: raw, skip: 0 }), raw);
+    const item = ctx.cast(raw, l.dtype);
     const update = ctx.g.unsqueeze(ctx.ref(item), [0]);
     return [
       {
@@ -210,7 +282,7 @@ export const CONTROL_OPS: Record<string, OpConverter> = {
     ];
   },
   TensorListGather: (ctx, _node, inputs) => {
-    const l = listInput(ctx, inputs, 0);
+    const l = listInput(ctx, inputs, 0, shapeHint(inputs, 2));
     const indices = input(ctx, inputs, 1, 'indices');
     return [
       ctx.emit('Gather', [ctx.ref(l), ctx.int64(indices)], { axis: int(0) }, { dtype: l.dtype, shape: [indices.shape?.[0] ?? null, ...(itemShape(l) ?? [])] }),
@@ -219,8 +291,10 @@ export const CONTROL_OPS: Record<string, OpConverter> = {
   TensorListScatter: scatter(false),
   TensorListScatterV2: scatter(true),
   TensorListPushBack: (ctx, _node, inputs) => {
-    const l = listInput(ctx, inputs, 0);
-    const item = ctx.cast(input(ctx, inputs, 1, 'tensor'), l.dtype);
+    const raw = input(ctx, inputs, 1, 'tensor');
+    learn(input(ctx, inputs, 0, 'input_handle'), raw);
+    const l = listInput(ctx, inputs, 0, raw.shape);
+    const item = ctx.cast(raw, l.dtype);
     const n = l.shape?.[0];
     const joined = ctx.emit(
       'Concat',
@@ -234,7 +308,7 @@ export const CONTROL_OPS: Record<string, OpConverter> = {
     return [asList(joined)];
   },
   TensorListPopBack: (ctx, _node, inputs) => {
-    const l = listInput(ctx, inputs, 0);
+    const l = listInput(ctx, inputs, 0, shapeHint(inputs, 1));
     const n = l.shape?.[0];
     const rest = ctx.emit(
       'Slice',
@@ -279,9 +353,70 @@ export const CONTROL_OPS: Record<string, OpConverter> = {
   },
 };
 
+/**
+ * TF1 TensorArrays (tf.compat.v1 TensorArray, the tf.map_fn of TF1 graphs) as dense lists: an array's
+ * handle only names it, its flow tensor carries it (each write returns a new flow the next op reads), so
+ * the flow is the list here and the handle a placeholder nothing reads. Element shapes unknown where
+ * the array is made come from the first item written to it, or from the element_shape of a gather.
+ */
+const flowInput = (ctx: GraphContext, inputs: Value[], i: number, hint?: Dim[] | null, items?: { value: Value; skip: number }): Value =>
+  listInput(ctx, inputs, i, hint, items);
+
+/** The element_shape attribute as a hint (unknown rank or any unknown size: none). */
+function shapeAttrHint(node: TfNode, name: string): number[] | null {
+  const s = node.shape(name);
+  return s?.every((d) => d >= 0) ? s : null;
+}
+
+export const TENSOR_ARRAY_OPS: Record<string, OpConverter> = {
+  TensorArrayV3: (ctx, node, inputs) => {
+    const dtype = attrDtype(ctx, node.dtypeRaw('dtype'), 'dtype');
+    const elem = shapeAttrHint(node, 'element_shape');
+    const size = input(ctx, inputs, 0, 'size');
+    const flow = elem ? zerosList(ctx, dtype, size, elem) : { dtype, shape: null, list: true, pending: { dtype, count: size } };
+    return [ctx.constant('int32', [0], []), flow];
+  },
+  TensorArrayWriteV3: (ctx, _node, inputs) => {
+    const raw = input(ctx, inputs, 2, 'value');
+    learn(input(ctx, inputs, 3, 'flow_in'), raw);
+    const l = grown(ctx, flowInput(ctx, inputs, 3, raw.shape, { value: raw, skip: 0 }), raw);
+    const update = ctx.g.unsqueeze(ctx.ref(ctx.cast(raw, l.dtype)), [0]);
+    return [
+      {
+        ...ctx.emit('ScatterND', [ctx.ref(l), index64(ctx, input(ctx, inputs, 1, 'index'), [1, 1]), update], {}, { dtype: l.dtype, shape: l.shape }),
+        list: true,
+      },
+    ];
+  },
+  TensorArrayReadV3: (ctx, _node, inputs) => {
+    const l = flowInput(ctx, inputs, 2);
+    return [ctx.emit('Gather', [ctx.ref(l), index64(ctx, input(ctx, inputs, 1, 'index'), [])], { axis: int(0) }, { dtype: l.dtype, shape: itemShape(l) })];
+  },
+  TensorArrayGatherV3: (ctx, node, inputs) => {
+    const hint = shapeAttrHint(node, 'element_shape');
+    const l = flowInput(ctx, inputs, 2, hint);
+    const indices = input(ctx, inputs, 1, 'indices');
+    const items = itemShape(l)?.map((d, k) => d ?? hint?.[k] ?? null) ?? hint;
+    return [
+      ctx.emit('Gather', [ctx.ref(l), ctx.int64(indices)], { axis: int(0) }, { dtype: l.dtype, shape: items ? [indices.shape?.[0] ?? null, ...items] : null }),
+    ];
+  },
+  TensorArrayScatterV3: (ctx, _node, inputs) => {
+    const value = ctx.logical(input(ctx, inputs, 2, 'value'));
+    const l = flowInput(ctx, inputs, 3, value.shape ? value.shape.slice(1) : null, { value, skip: 1 });
+    const idx = ctx.g.unsqueeze(ctx.int64(input(ctx, inputs, 1, 'indices')), [-1]);
+    return [asList(ctx.emit('ScatterND', [ctx.ref(l), idx, ctx.ref(ctx.cast(value, l.dtype))], {}, { dtype: l.dtype, shape: l.shape }))];
+  },
+  TensorArraySizeV3: (ctx, _node, inputs) => CONTROL_OPS.TensorListLength!(ctx, _node, [inputs[1]!]),
+  TensorArrayConcatV3: (ctx, node, inputs) => concatList(ctx, node, [input(ctx, inputs, 1, 'flow_in')]),
+  TensorArraySplitV3: (ctx, node, inputs) =>
+    CONTROL_OPS.TensorListSplit!(ctx, node, [input(ctx, inputs, 1, 'value'), ctx.constant('int32', [-1], []), input(ctx, inputs, 2, 'lengths')]),
+  TensorArrayCloseV3: () => [],
+};
+
 /** TensorListConcat: the items joined along their first axis (equal item shapes). */
 function concatList(ctx: GraphContext, _node: TfNode, inputs: Value[]): Value[] {
-  const l = listInput(ctx, inputs, 0);
+  const l = listInput(ctx, inputs, 0, shapeHint(inputs, 1));
   if (!l.shape || l.shape.length < 2) throw ctx.refuse('a TensorList of scalars cannot be concatenated');
   const [n, d] = [l.shape[0], l.shape[1]];
   const merged = typeof n === 'number' && typeof d === 'number' ? n * d : null;

@@ -1,5 +1,5 @@
 import { input, type OpConverter } from './common.ts';
-import { CONTROL_OPS } from './control.ts';
+import { CONTROL_OPS, TENSOR_ARRAY_OPS } from './control.ts';
 import { DYNAMIC_OPS } from './dynamic.ts';
 import { MATH_OPS } from './math.ts';
 import { MATRIX_OPS } from './matrix.ts';
@@ -43,4 +43,5 @@ export const OP_CONVERTERS: Readonly<Record<string, OpConverter>> = {
   ...REDUCE_OPS,
   ...DYNAMIC_OPS,
   ...CONTROL_OPS,
+  ...TENSOR_ARRAY_OPS,
 };

@@ -469,14 +469,31 @@ function partOp(ctx: GraphContext, op: 'Mul' | 'Div' | 'Add', a: Part, b: Part):
 
 const partDim = (p: Part): Dim => (typeof p === 'number' ? p : null);
 
-/** Reads SpaceToBatchND/BatchToSpaceND's block shape and paddings (or crops): constants, [M] and [M, 2]. */
-function blockArgs(ctx: GraphContext, inputs: Value[], what: string): { block: number[]; pads: number[][] } {
+/**
+ * Reads SpaceToBatchND/BatchToSpaceND's block shape (a constant, [M]) and paddings or crops ([M, 2]:
+ * constants, or computed when the model runs, as TensorFlow computes them for a dilated convolution on
+ * an input of unknown size).
+ */
+function blockArgs(ctx: GraphContext, inputs: Value[], what: string): { block: number[]; pads: Part[][] } {
   const block = ctx.constNumbers(input(ctx, inputs, 1, 'block_shape'), 'block_shape');
-  const flat = ctx.constNumbers(input(ctx, inputs, 2, what), what);
+  if (block.some((b) => !Number.isInteger(b) || b < 1)) throw ctx.refuse('its block_shape must be positive');
+  const v = input(ctx, inputs, 2, what);
+  if (!isConst(v)) {
+    const known = v.shape?.map((d) => (typeof d === 'number' ? d : null));
+    if (known && (known.length !== 2 || (known[0] !== null && known[0] !== block.length) || (known[1] !== null && known[1] !== 2))) {
+      throw ctx.refuse(`its ${what} has shape [${known.map((d) => d ?? '?')}] for a block of rank ${block.length} (expected [${block.length}, 2])`);
+    }
+    const flat = ctx.g.op('Reshape', [ctx.int64(v), ctx.g.int64Const([-1])]);
+    const at = (k: number): Part => ({ tensor: ctx.g.op('Slice', [flat, ctx.g.int64Const([k]), ctx.g.int64Const([k + 1])], {}, what) });
+    return { block, pads: block.map((_, i) => [at(2 * i), at(2 * i + 1)]) };
+  }
+  const flat = numbers(v);
   if (flat.length !== 2 * block.length) throw ctx.refuse(`its ${what} has ${flat.length} entries for a block of rank ${block.length}`);
-  if (block.some((b) => !Number.isInteger(b) || b < 1) || flat.some((p) => p < 0)) throw ctx.refuse(`its block_shape and ${what} must be positive`);
+  if (flat.some((p) => p < 0)) throw ctx.refuse(`its ${what} must not be negative`);
   return { block, pads: block.map((_, i) => [flat[2 * i]!, flat[2 * i + 1]!]) };
 }
+
+const nonZero = (p: Part): boolean => typeof p !== 'number' || p !== 0;
 
 /** SpaceToBatchND: pad the block axes, split each into (size / block, block), move the blocks to the batch. */
 const spaceToBatch: OpConverter = (ctx, _node, inputs) => {
@@ -485,10 +502,11 @@ const spaceToBatch: OpConverter = (ctx, _node, inputs) => {
   const m = block.length;
   const r = ctx.rank(x);
   if (r < m + 1) throw ctx.refuse(`its input has rank ${r}, less than 1 + the block rank ${m}`);
-  const padAll = [0, ...pads.map((p) => p[0]!), ...new Array<number>(r - m - 1).fill(0), 0, ...pads.map((p) => p[1]!), ...new Array<number>(r - m - 1).fill(0)];
-  const padded = pads.some((p) => p[0] || p[1]) ? ctx.g.op('Pad', [ctx.ref(x), ctx.g.int64Const(padAll)], { mode: 'constant' }) : ctx.ref(x);
+  const zeros = new Array<number>(r - m - 1).fill(0);
+  const padAll = ctx.vector([0, ...pads.map((p) => p[0]!), ...zeros, 0, ...pads.map((p) => p[1]!), ...zeros]);
+  const padded = pads.some((p) => nonZero(p[0]!) || nonZero(p[1]!)) ? ctx.g.op('Pad', [ctx.ref(x), padAll], { mode: 'constant' }) : ctx.ref(x);
   const parts = ctx.shapeParts(x);
-  const spatialParts = range(0, m).map((i) => partOp(ctx, 'Add', parts[i + 1]!, pads[i]![0]! + pads[i]![1]!));
+  const spatialParts = range(0, m).map((i) => partOp(ctx, 'Add', parts[i + 1]!, partOp(ctx, 'Add', pads[i]![0]!, pads[i]![1]!)));
   const rest = parts.slice(m + 1);
   const split = ctx.vector([parts[0]!, ...spatialParts.flatMap((p, i) => [partOp(ctx, 'Div', p, block[i]!), block[i]!]), ...rest]);
   const reshaped = ctx.g.op('Reshape', [padded, split]);
@@ -522,17 +540,18 @@ const batchToSpace: OpConverter = (ctx, _node, inputs) => {
   const moved = ctx.g.transpose(reshaped, perm);
   const full = range(0, m).map((i) => partOp(ctx, 'Mul', parts[i + 1]!, block[i]!));
   const merged = ctx.g.op('Reshape', [moved, ctx.vector([batch, ...full, ...rest])]);
-  const cropped = crops.some((c) => c[0] || c[1]);
-  const outSpatial = full.map((p, i) => (typeof p === 'number' ? p - crops[i]![0]! - crops[i]![1]! : null));
+  const cropped = crops.some((c) => nonZero(c[0]!) || nonZero(c[1]!));
+  const known = (p: Part): p is number => typeof p === 'number';
+  const outSpatial = full.map((p, i) => (known(p) && known(crops[i]![0]!) && known(crops[i]![1]!) ? p - crops[i]![0]! - crops[i]![1]! : null));
   const shape: Dim[] = [partDim(batch), ...outSpatial, ...x.shape!.slice(m + 1)];
   if (!cropped) return [{ dtype: x.dtype, shape, name: merged }];
   const axes = range(1, m + 1);
-  const starts = crops.map((c) => c[0]!);
-  const ends = full.map((p, i) => (typeof p === 'number' ? p - crops[i]![1]! : null));
+  const starts = ctx.vector(crops.map((c) => c[0]!));
+  const ends = full.map((p, i) => (known(p) && known(crops[i]![1]!) ? p - crops[i]![1]! : null));
   const endsTensor = ends.every((e) => e !== null)
     ? ctx.g.int64Const(ends as number[])
-    : ctx.g.op('Sub', [ctx.vector(full), ctx.g.int64Const(crops.map((c) => c[1]!))], {}, 'crop_end');
-  return [ctx.emit('Slice', [merged, ctx.g.int64Const(starts), endsTensor, ctx.g.int64Const(axes)], {}, { dtype: x.dtype, shape })];
+    : ctx.g.op('Sub', [ctx.vector(full), ctx.vector(crops.map((c) => c[1]!))], {}, 'crop_end');
+  return [ctx.emit('Slice', [merged, starts, endsTensor, ctx.g.int64Const(axes)], {}, { dtype: x.dtype, shape })];
 };
 
 /** Conv1D (a tfjs op): NWC with a scalar stride and dilation. */
