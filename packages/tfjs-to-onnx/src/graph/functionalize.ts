@@ -1,5 +1,5 @@
 import type { AttrJson } from './graph-def.ts';
-import { type InputRef, type TfFunction, type TfGraph, TfNode } from './graph-def.ts';
+import { type InputRef, reachable, type TfFunction, type TfGraph, TfNode } from './graph-def.ts';
 
 /**
  * TF1 control flow restructured into TF2's functional form, as TensorFlow's own
@@ -51,23 +51,6 @@ class Tf1Error extends Error {
 }
 
 const fail = (node: TfNode, why: string): Tf1Error => new Tf1Error(node.name, node.op, why);
-
-/** Nodes reachable from `roots` backwards over data (and control) inputs, stopping at `leaves`. */
-function closure(nodes: ReadonlyMap<string, TfNode>, roots: readonly string[], leaves: ReadonlySet<string>, controls: boolean): Set<string> {
-  const out = new Set<string>();
-  const stack = [...roots];
-  while (stack.length) {
-    const name = stack.pop()!;
-    if (out.has(name)) continue;
-    out.add(name);
-    if (leaves.has(name)) continue;
-    const n = nodes.get(name);
-    if (!n) continue;
-    for (const i of n.inputs) stack.push(i.node);
-    if (controls) for (const c of n.controls) stack.push(c);
-  }
-  return out;
-}
 
 /**
  * The copy of a subgraph into a new function: walks back from `roots`, copying the nodes `inside`
@@ -157,10 +140,10 @@ const frameKey = (f: readonly string[]): string => f.join('\u0000');
 /** Rewrites every while-loop frame the roots need into a StatelessWhile node (innermost frames first). */
 function functionalizeLoops(graph: TfGraph, roots: readonly string[], leaves: ReadonlySet<string>, stats: FunctionalizeStats): void {
   const { nodes, functions } = graph;
-  const needed = closure(nodes, roots, leaves, false);
+  const needed = reachable(nodes, roots, leaves, false);
   if (![...needed].some((n) => TF1_LOOP_OPS.has(nodes.get(n)?.op ?? ''))) return;
   // Frames follow control inputs too (a loop body's Consts hang off its pivot by a control input).
-  const scope = closure(nodes, roots, leaves, true);
+  const scope = reachable(nodes, roots, leaves, true);
   const frames = assignFrames(nodes, scope);
   for (const name of needed) {
     const n = nodes.get(name);
@@ -289,7 +272,7 @@ function functionalizeConds(graph: TfGraph, nodes: Map<string, TfNode>, roots: r
   let count = 0;
   const taken = (s: string): boolean => nodes.has(s) || graph.functions.has(s);
   for (;;) {
-    const scope = closure(nodes, roots, leaves, false);
+    const scope = reachable(nodes, roots, leaves, false);
     const merges = [...scope].map((n) => nodes.get(n)).filter((n): n is TfNode => n?.op === 'Merge');
     if (merges.length === 0) {
       const sw = [...scope].map((n) => nodes.get(n)).find((n) => n?.op === 'Switch');

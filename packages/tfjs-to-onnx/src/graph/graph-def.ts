@@ -336,3 +336,23 @@ export function parseGraphDef(topology: unknown, source: string): TfGraph {
   const v = g.versions;
   return { nodes, functions, version: v ? `${v.producer ?? ''}.${v.minConsumer ?? ''}` : 'n/a' };
 }
+
+/**
+ * Nodes reachable from `roots` backwards over data inputs (and control inputs with `controls`), stopping
+ * at `leaves` (included, not walked past).
+ */
+export function reachable(nodes: ReadonlyMap<string, TfNode>, roots: readonly string[], leaves: ReadonlySet<string>, controls = false): Set<string> {
+  const out = new Set<string>();
+  const stack = [...roots];
+  while (stack.length) {
+    const name = stack.pop()!;
+    if (out.has(name)) continue;
+    out.add(name);
+    if (leaves.has(name)) continue;
+    const n = nodes.get(name);
+    if (!n) continue;
+    for (const i of n.inputs) stack.push(i.node);
+    if (controls) for (const c of n.controls) stack.push(c);
+  }
+  return out;
+}

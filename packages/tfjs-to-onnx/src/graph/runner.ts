@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { type GraphContext, RefusedError } from './context.ts';
-import type { InputRef, TfFunction, TfGraph, TfNode } from './graph-def.ts';
+import { type InputRef, reachable, type TfFunction, type TfGraph, type TfNode } from './graph-def.ts';
 import { OP_CONVERTERS } from './ops/index.ts';
 import { REFUSED_OPS } from './refused.ts';
 import { type ConstValue, count, type Dtype, isConst, numbers, range, type Value } from './value.ts';
@@ -155,16 +155,7 @@ export function outputIndex(ref: InputRef, producer: TfNode | undefined): number
 
 /** Nodes a set of tensors needs (data inputs only), stopping at the given leaves. */
 export function needed(nodes: ReadonlyMap<string, TfNode>, roots: readonly string[], leaves: ReadonlySet<string>): Set<string> {
-  const out = new Set<string>();
-  const stack = [...roots];
-  while (stack.length) {
-    const name = stack.pop()!;
-    if (out.has(name)) continue;
-    out.add(name);
-    if (leaves.has(name)) continue;
-    for (const i of nodes.get(name)?.inputs ?? []) stack.push(i.node);
-  }
-  return out;
+  return reachable(nodes, roots, leaves);
 }
 
 /** The nodes in an order where each comes after its inputs; a cycle is an error naming its nodes. */
